@@ -1,0 +1,12 @@
+#include "hostlibs.h"
+
+const luaL_Reg hostlibs[] = {
+    {"smop.task", luaopen_smop_task},
+    {"smop.log", luaopen_smop_log},
+    {"smop.json", luaopen_smop_json},
+    {"smop.yaml", luaopen_smop_yaml},
+    {"smop.http", luaopen_smop_http},
+    {"smop.sigv4", luaopen_smop_sigv4},
+    {"smop.creds", luaopen_smop_creds},
+    {NULL, NULL},
+};

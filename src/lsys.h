@@ -1,0 +1,24 @@
+/*
+ * lsys.h - the capabilities the built-in commands need and kind scripts must
+ * not have: process arguments, stdout/stderr, environment, files.
+ *
+ * Not a require-able module: lsys_push builds the table that main hands to
+ * the `cli` module's main(sys, args) only, so a script loaded from a
+ * ConfigMap can never reach it.
+ */
+#ifndef LSYS_H
+#define LSYS_H
+
+#include <lua.h>
+
+/* Pushes the sys table:
+ *   sys.stdout(s), sys.stderr(s)        write without a newline
+ *   sys.getenv(name)     -> string | nil
+ *   sys.read_file(path)  -> string | nil, err      (capped at 64 MiB)
+ *   sys.write_file(path, s [, mode]) -> true | nil, err   (mode "w" or "a")
+ *   sys.is_tty(fd)       -> boolean
+ *   sys.version          the version string
+ */
+void lsys_push(lua_State *L);
+
+#endif
