@@ -13,7 +13,7 @@ packages=(
   libcmocka-dev                  # C unit tests
   lua-busted lua-check           # Lua specs and lint
   awscli python3-botocore        # the real AWS CLI for end-to-end specs; API models
-  ca-certificates
+  ca-certificates curl             # curl: specs poke local test servers
 )
 
 missing=()

@@ -232,6 +232,12 @@ int lvm_task_add_waiter(lvm_task *target, lvm_task *waiter)
     return SMOP_OK;
 }
 
+static int traceback_protected(lua_State *L)
+{
+    luaL_traceback(L, lua_touserdata(L, 1), "traceback:", 0);
+    return 1;
+}
+
 static void task_set_error(lvm_task *t, int status)
 {
     lvm *vm = t->vm;
@@ -258,6 +264,18 @@ static void task_set_error(lvm_task *t, int status)
     }
 }
 
+/* The failed thread's stack is still intact here: show where it was. */
+static void log_traceback(lvm_task *t)
+{
+    lua_State *L = t->vm->L;
+
+    lua_pushcfunction(L, traceback_protected);
+    lua_pushlightuserdata(L, t->co);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+        log_printf(LOG_DEBUG, "task %s: %s", t->name, lua_tostring(L, -1));
+    lua_pop(L, 1);
+}
+
 static void task_finish(lvm_task *t, int status)
 {
     struct task_waiter *w;
@@ -266,6 +284,8 @@ static void task_finish(lvm_task *t, int status)
     t->state = TASK_DONE;
     if (!ok) {
         task_set_error(t, status);
+        if (log_enabled(LOG_DEBUG) && status != LUA_ERRMEM)
+            log_traceback(t);
         /* Drop the dead stack now: it may hold what blew the memory cap. */
         lua_resetthread(t->co);
     }
