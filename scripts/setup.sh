@@ -10,6 +10,7 @@ packages=(
   libuv1-dev                     # the event loop
   libmicrohttpd-dev              # the HTTP server for /metrics and the fakes
   libyaml-dev                    # YAML for Lua
+  libpcre2-dev                   # the AWS models' (Java-style) regular expressions
   libcmocka-dev                  # C unit tests
   lua-busted lua-check           # Lua specs and lint
   awscli python3-botocore        # the real AWS CLI for end-to-end specs; API models
