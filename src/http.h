@@ -20,6 +20,10 @@
  * call http_cancel (any call) and http_resume, but not http_start. `done`
  * runs outside libcurl and may call anything but http_shutdown.
  *
+ * Request headers are sent as given; libcurl adds Host, User-Agent
+ * ("smop/<version>"), Accept and Content-Length, but no Content-Type and no
+ * Expect unless the caller sets them.
+ *
  * Errors are one line (libcurl's own message, or "response larger than N
  * bytes"), and never contain request headers.
  *
