@@ -20,7 +20,7 @@
 /* The count hook fires every HOOK_STEP instructions: cheap enough to leave on,
  * fine-grained enough that a budget is overshot by at most this much. */
 #define HOOK_STEP 1000
-#define ERRMSG_MAX 1024
+#define ERRMSG_MAX 4096
 
 enum task_state { TASK_QUEUED, TASK_RUNNING, TASK_WAITING, TASK_DONE };
 
@@ -238,30 +238,49 @@ static int traceback_protected(lua_State *L)
     return 1;
 }
 
+/* tostring of the error object, honouring __tostring (busted's assertion
+ * failures are tables). Runs protected: it may allocate. */
+static int describe_error(lua_State *L)
+{
+    lua_State *co = lua_touserdata(L, 1);
+
+    lua_pushvalue(co, -1);
+    lua_xmove(co, L, 1);
+    luaL_tolstring(L, -1, NULL);
+    return 1;
+}
+
 static void task_set_error(lvm_task *t, int status)
 {
     lvm *vm = t->vm;
-    const char *msg = lua_tostring(t->co, -1);
+    lua_State *L = vm->L;
+    const char *msg = NULL;
     char at[256];
-    size_t len;
+    size_t len = 0;
+    int top = lua_gettop(L);
 
     t->error = malloc(ERRMSG_MAX);
     if (!t->error)
         return;
+    if (status != LUA_ERRMEM && lua_checkstack(t->co, 1)) {
+        lua_pushcfunction(L, describe_error);
+        lua_pushlightuserdata(L, t->co);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+            msg = lua_tolstring(L, -1, &len);
+    }
     if (status == LUA_ERRMEM || (vm->mem_cap_hit && msg && strcmp(msg, "not enough memory") == 0)) {
         where(t->co, at, sizeof at);
         snprintf(t->error, ERRMSG_MAX, "%s: memory cap of %zu MiB exceeded",
                  at, vm->mem_limit >> 20);
     } else if (msg) {
-        len = strlen(msg);
         if (len >= ERRMSG_MAX)
             len = ERRMSG_MAX - 1;
         memcpy(t->error, msg, len);
         t->error[len] = '\0';
     } else {
-        snprintf(t->error, ERRMSG_MAX, "error object is a %s value",
-                 luaL_typename(t->co, -1));
+        snprintf(t->error, ERRMSG_MAX, "error (out of memory while describing it)");
     }
+    lua_settop(L, top);
 }
 
 /* The failed thread's stack is still intact here: show where it was. */

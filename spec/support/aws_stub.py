@@ -97,7 +97,8 @@ class Handler(BaseHTTPRequestHandler):
             if throttled and ok:
                 STATE["throttle"] -= 1
         if not ok:
-            sys.stderr.write("aws_stub: %s\n" % why)
+            if os.environ.get("AWS_STUB_DEBUG"):
+                sys.stderr.write("aws_stub: %s\n" % why)
             if target:
                 return self.reply(403, json.dumps({
                     "__type": "InvalidSignatureException",
