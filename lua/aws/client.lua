@@ -15,6 +15,7 @@ local creds = require("smop.creds")
 local errors = require("aws.errors")
 local http = require("smop.http")
 local json = require("smop.json")
+local log = require("smop.log")
 local model_loader = require("aws.model")
 local query = require("aws.query")
 local sigv4 = require("smop.sigv4")
@@ -121,6 +122,11 @@ function Client:credentials_for_call()
   local c, err = creds.get({ profile = self.profile })
   if not c then
     return nil, errors.new({ kind = "credentials", message = err })
+  end
+  if c.refresh_error then
+    -- still valid, but the refresh failed: say so before they expire
+    log.warn("AWS credentials refresh failed; using the current ones until they expire",
+      { source = c.source, error = c.refresh_error })
   end
   return c
 end
