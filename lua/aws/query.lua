@@ -21,7 +21,8 @@ local function flatten(value, shape_name, shapes, prefix, out)
     for member, ref in pairs(shape.members or {}) do
       local v = value[member]
       if v ~= nil and v ~= json.null then
-        flatten(v, ref.shape, shapes, prefix .. (prefix == "" and "" or ".") .. (ref.locationName or member), out)
+        local name = ref.locationName or member
+        flatten(v, ref.shape, shapes, prefix == "" and name or prefix .. "." .. name, out)
       end
     end
   elseif t == "list" then

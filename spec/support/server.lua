@@ -1,6 +1,7 @@
--- Starts and stops a local test server: spec/support/httpd.py (the smop.http
--- specs) or another script printing "<port> <pid>" as its first line. Use in setup/teardown (or with finally): stop() always
--- kills it, and the server also exits by itself when smop does.
+-- Starts and stops a local test server: spec/support/httpd.py (the
+-- smop.http specs) or another script printing "<port> <pid>" first.
+-- Use in setup/teardown (or with finally): stop() always kills it, and the
+-- server also exits by itself when smop does.
 local M = {}
 
 -- Returns a server: { port =, pid =, base = "http://127.0.0.1:<port>",
