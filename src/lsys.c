@@ -7,9 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
+#include <uv.h>
+
+#include "lvm.h"
 
 #define SYS_MAX_FILE ((long)64 << 20)
+#define SIGNAL_MT "smop.sys.signal"
 
 static int write_to(lua_State *L, FILE *f)
 {
@@ -89,6 +94,109 @@ static int l_write_file(lua_State *L)
     return 1;
 }
 
+static int l_rename(lua_State *L)
+{
+    const char *from = luaL_checkstring(L, 1);
+    const char *to = luaL_checkstring(L, 2);
+
+    if (rename(from, to) != 0)
+        return fail(L, to, strerror(errno));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sys.wait_signal(): the task sleeps until SIGINT or SIGTERM. While one
+ * waits, those signals no longer kill the process: the command decides how
+ * to stop. Both handles are kept per wait and closed when it ends. */
+struct signal_wait {
+    uv_signal_t sig[2];
+    int closing;
+    int signum;
+    lvm_task *task;
+    struct signal_wait **slot;
+};
+
+static void signal_closed(uv_handle_t *h)
+{
+    struct signal_wait *w = h->data;
+
+    if (++w->closing == 2)
+        free(w);
+}
+
+static void signal_detach(struct signal_wait *w)
+{
+    int i;
+
+    if (w->slot)
+        *w->slot = NULL;
+    w->slot = NULL;
+    w->task = NULL;
+    for (i = 0; i < 2; i++) {
+        uv_signal_stop(&w->sig[i]);
+        uv_close((uv_handle_t *)&w->sig[i], signal_closed);
+    }
+}
+
+static void signal_fired(uv_signal_t *h, int signum)
+{
+    struct signal_wait *w = h->data;
+    lvm_task *t = w->task;
+
+    w->signum = signum;
+    if (t) {
+        w->task = NULL;
+        lvm_task_wake(t);
+    }
+}
+
+static int signal_gc(lua_State *L)
+{
+    struct signal_wait **slot = luaL_checkudata(L, 1, SIGNAL_MT);
+
+    if (*slot)
+        signal_detach(*slot);
+    return 0;
+}
+
+static int k_signal(lua_State *L, int status, lua_KContext ctx)
+{
+    struct signal_wait **slot = (struct signal_wait **)ctx;
+    int signum = *slot ? (*slot)->signum : 0;
+
+    (void)status;
+    if (*slot)
+        signal_detach(*slot);
+    lua_pushstring(L, signum == SIGINT ? "SIGINT" : signum == SIGTERM ? "SIGTERM" : "?");
+    return 1;
+}
+
+static int l_wait_signal(lua_State *L)
+{
+    lvm_task *t = lvm_task_current(L);
+    struct signal_wait **slot;
+    struct signal_wait *w;
+    int i;
+
+    if (!t)
+        return luaL_error(L, "sys.wait_signal must be called from a task");
+    slot = lua_newuserdatauv(L, sizeof *slot, 0);
+    *slot = NULL;
+    luaL_setmetatable(L, SIGNAL_MT);
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return luaL_error(L, "sys.wait_signal: out of memory");
+    for (i = 0; i < 2; i++) {
+        uv_signal_init(uv_default_loop(), &w->sig[i]);
+        w->sig[i].data = w;
+        uv_signal_start(&w->sig[i], signal_fired, i == 0 ? SIGINT : SIGTERM);
+    }
+    w->task = t;
+    w->slot = slot;
+    *slot = w;
+    return lvm_task_suspend(L, (lua_KContext)slot, k_signal);
+}
+
 static int l_is_tty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -101,8 +209,14 @@ void lsys_push(lua_State *L)
         {"stdout", l_stdout},         {"stderr", l_stderr},
         {"getenv", l_getenv},         {"read_file", l_read_file},
         {"write_file", l_write_file}, {"is_tty", l_is_tty},
+        {"rename", l_rename},         {"wait_signal", l_wait_signal},
         {NULL, NULL}};
 
+    if (luaL_newmetatable(L, SIGNAL_MT)) {
+        lua_pushcfunction(L, signal_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     luaL_newlib(L, fns);
     lua_pushliteral(L, SMOP_VERSION);
     lua_setfield(L, -2, "version");

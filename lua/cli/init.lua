@@ -52,7 +52,7 @@ function M.main(sys, args)
   for _, c in ipairs(M.commands) do
     if c.name == name and name ~= "exec" and name ~= "test" then
       local rest = table.move(args, 2, #args, 1, {})
-      return require("cli." .. name).run(sys, rest)
+      return require("cli." .. name:gsub("%-", "_")).run(sys, rest)
     end
   end
   local names = {}
