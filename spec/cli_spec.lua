@@ -10,18 +10,6 @@ local function bin_abs()
   return cwd .. "/" .. smop.bin
 end
 
-local function tempdir()
-  local p = assert(io.popen("mktemp -d"))
-  local dir = p:read("l")
-  p:close()
-  return dir
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
 
 describe("smop", function()
   it("prints its version", function()
@@ -57,7 +45,7 @@ describe("smop", function()
   end)
 
   it("runs from any directory with no files beside it (scripts are built in)", function()
-    local dir = tempdir()
+    local dir = smop.tempdir()
     assert.is_true(os.execute(string.format("cp %s %s/smop", smop.quote(bin_abs()), dir)))
     local p = assert(io.popen(string.format("cd %s && ./smop aws nope X 2>&1; echo rc=$?", dir)))
     local out = p:read("a")
@@ -68,9 +56,9 @@ describe("smop", function()
   end)
 
   it("loads scripts from --scripts-dir over the built-in ones", function()
-    local dir = tempdir()
+    local dir = smop.tempdir()
     os.execute("mkdir -p " .. dir .. "/cli")
-    write(dir .. "/cli/version.lua", [[
+    smop.write(dir .. "/cli/version.lua", [[
       return { run = function(sys) sys.stdout("overridden " .. sys.version .. "\n") return 7 end }
     ]])
     local out, _, code = smop.run({ "--scripts-dir", dir, "version" })
@@ -86,9 +74,9 @@ describe("smop", function()
   end)
 
   it("lets a command wait for SIGTERM and shut down on its own terms", function()
-    local dir = tempdir()
+    local dir = smop.tempdir()
     os.execute("mkdir -p " .. dir .. "/cli")
-    write(dir .. "/cli/version.lua", [[
+    smop.write(dir .. "/cli/version.lua", [[
       local task = require("smop.task")
       return { run = function(sys)
         -- says "waiting" only once the handlers are installed (next loop turn)

@@ -3,24 +3,10 @@
 -- test gives the provider its own environment through `env`, so nothing here
 -- depends on (or touches) the environment of the process running the specs.
 local creds = require("smop.creds")
+local smop = require("spec.support.smop")
 local task = require("smop.task")
 
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
 
-local function tempdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -m 700 " .. sh_quote(dir)))
-  return dir
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
 
 local function lines(path)
   local out = {}
@@ -41,18 +27,18 @@ local function calls(stub, prefix)
 end
 
 local function start_stub()
-  local state = tempdir()
-  local pipe = assert(io.popen("exec python3 spec/support/creds_stub.py " .. sh_quote(state), "r"))
+  local state = smop.tempdir()
+  local pipe = assert(io.popen("exec python3 spec/support/creds_stub.py " .. smop.quote(state), "r"))
   local port, pid = (pipe:read("l") or ""):match("^(%d+) (%d+)$")
   assert(port, "spec/support/creds_stub.py did not start")
   local stub = { state = state, base = "http://127.0.0.1:" .. port }
   function stub.set(name, value)
-    if value == nil then os.remove(state .. "/" .. name) else write(state .. "/" .. name, value) end
+    if value == nil then os.remove(state .. "/" .. name) else smop.write(state .. "/" .. name, value) end
   end
   function stub.stop()
     os.execute("kill " .. pid .. " 2>/dev/null")
     pipe:close()
-    os.execute("rm -rf " .. sh_quote(state))
+    os.execute("rm -rf " .. smop.quote(state))
   end
   return stub
 end
@@ -76,12 +62,12 @@ describe("smop.creds", function()
 
   setup(function()
     stub = start_stub()
-    dir = tempdir()
+    dir = smop.tempdir()
   end)
 
   teardown(function()
     stub.stop()
-    os.execute("rm -rf " .. sh_quote(dir))
+    os.execute("rm -rf " .. smop.quote(dir))
   end)
 
   before_each(function()
@@ -138,8 +124,8 @@ describe("smop.creds", function()
 
     setup(function()
       home = dir .. "/home"
-      assert(os.execute("mkdir -p " .. sh_quote(home .. "/.aws")))
-      write(home .. "/.aws/credentials", table.concat({
+      assert(os.execute("mkdir -p " .. smop.quote(home .. "/.aws")))
+      smop.write(home .. "/.aws/credentials", table.concat({
         "[default]",
         "aws_access_key_id = AKIDDEFAULT",
         "aws_secret_access_key = " .. SECRET,
@@ -150,7 +136,7 @@ describe("smop.creds", function()
         "aws_session_token=devtoken",
         "",
       }, "\r\n"))
-      write(home .. "/.aws/config", table.concat({
+      smop.write(home .. "/.aws/config", table.concat({
         "[default]",
         "region = us-west-2",
         "s3 =",
@@ -181,12 +167,12 @@ describe("smop.creds", function()
     end)
 
     it("honours AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE", function()
-      write(dir .. "/other-credentials", "[default]\naws_access_key_id = AKIDOTHER\n"
+      smop.write(dir .. "/other-credentials", "[default]\naws_access_key_id = AKIDOTHER\n"
         .. "aws_secret_access_key = s\n")
       local c = get({ env = { HOME = home, AWS_SHARED_CREDENTIALS_FILE = dir .. "/other-credentials" } })
       assert.are.equal("AKIDOTHER", c.access_key_id)
       assert.are.equal("ap-south-1", creds.region({ env = { HOME = home,
-        AWS_CONFIG_FILE = (function() write(dir .. "/other-config", "[default]\nregion = ap-south-1\n")
+        AWS_CONFIG_FILE = (function() smop.write(dir .. "/other-config", "[default]\nregion = ap-south-1\n")
           return dir .. "/other-config" end)() } }))
     end)
 
@@ -224,7 +210,7 @@ describe("smop.creds", function()
 
     before_each(function()
       token_file = dir .. "/token"
-      write(token_file, "token-1\n")
+      smop.write(token_file, "token-1\n")
     end)
 
     it("assumes the role with the token, and refreshes with the rotated token", function()
@@ -240,7 +226,7 @@ describe("smop.creds", function()
       assert.are.same({ "sts token-1 rotation" }, calls(stub, "sts token-1 rotation"))
 
       -- still fresh: served from the cache, even though the token rotated
-      write(token_file, "token-2")
+      smop.write(token_file, "token-2")
       assert.are.equal("ASIA-token-1", get({ env = env }).access_key_id)
       assert.are.equal(1, #calls(stub, "sts token-1 rotation"))
       assert.are.equal(0, #calls(stub, "sts token-2 rotation"))
@@ -273,7 +259,7 @@ describe("smop.creds", function()
       assert.are.same({ ["ASIA-token-1"] = 20 }, crowd())
       assert.are.equal(1, #calls(stub, "sts token-1 crowd"))
 
-      write(token_file, "token-2")
+      smop.write(token_file, "token-2")
       wait_for_refresh_window()
       assert.are.same({ ["ASIA-token-2"] = 20 }, crowd())
       assert.are.equal(1, #calls(stub, "sts token-2 crowd"))
@@ -324,8 +310,8 @@ describe("smop.creds", function()
 
     it("reads role_arn and web_identity_token_file from a profile", function()
       local home = dir .. "/wif-home"
-      assert(os.execute("mkdir -p " .. sh_quote(home .. "/.aws")))
-      write(home .. "/.aws/config", "[profile irsa]\nrole_arn = arn:aws:iam::123456789012:role/p\n"
+      assert(os.execute("mkdir -p " .. smop.quote(home .. "/.aws")))
+      smop.write(home .. "/.aws/config", "[profile irsa]\nrole_arn = arn:aws:iam::123456789012:role/p\n"
         .. "web_identity_token_file = " .. token_file .. "\nrole_session_name = from-profile\n")
       local c = get({ profile = "irsa", env = { HOME = home, AWS_ENDPOINT_URL = stub.base } })
       assert.are.equal("session-token-1-from-profile", c.session_token)
@@ -358,7 +344,7 @@ describe("smop.creds", function()
     it("sends the token file's content, read again at each refresh", function()
       stub.set("ttl", REFRESH_SOON)
       local auth_file = dir .. "/eks-pod-identity-token"
-      write(auth_file, "auth-1")
+      smop.write(auth_file, "auth-1")
       local env = { AWS_CONTAINER_CREDENTIALS_FULL_URI = stub.base .. "/container",
         AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE = auth_file }
       local c = get({ env = env })
@@ -366,7 +352,7 @@ describe("smop.creds", function()
       assert.are.equal("container", c.source)
       assert.is_number(c.expiration)
 
-      write(auth_file, "auth-2\n")
+      smop.write(auth_file, "auth-2\n")
       wait_for_refresh_window()
       assert.are.equal("ASIA-container-auth-2", get({ env = env }).access_key_id)
     end)

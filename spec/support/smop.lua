@@ -29,6 +29,21 @@ function M.run(args, opts)
   return out, err, code
 end
 
+-- A fresh private temporary directory.
+function M.tempdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -m 700 " .. shell_quote(dir)))
+  return dir
+end
+
+-- Writes text to path (replacing it).
+function M.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
 -- Writes text to a fresh temporary file and returns its path.
 function M.tempfile(text, suffix)
   local path = os.tmpname() .. (suffix or "")
