@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import threading
+from stubkit import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -130,19 +131,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], os.getpid(), flush=True)
-    parent = os.getppid()
-
-    def watch_parent():
-        import time
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
-    server.serve_forever()
+    serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,11 @@ Endpoints (any method):
   /count                number of TCP connections accepted so far
 """
 import json
-import os
 import ssl
 import sys
 import threading
 import time
+from stubkit import serve
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -134,21 +134,13 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = dispatch
 
 
-def watch_parent(ppid):
-    while os.getppid() == ppid:
-        time.sleep(0.2)
-    os._exit(0)
-
-
 def main():
     server = Server(("127.0.0.1", 0), Handler)
     if len(sys.argv) == 4 and sys.argv[1] == "--tls":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[2], sys.argv[3])
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
-    print(server.server_address[1], os.getpid(), flush=True)
-    server.serve_forever()
+    serve(server)
 
 
 if __name__ == "__main__":
