@@ -9,6 +9,10 @@
  *   task.run(fn, ...)     -> ...          outside any task only: run fn as a
  *                                          task, drive the loop until it ends,
  *                                          return its results or raise its error
+ *   task.condition()      -> cond         tasks wait on it until notified:
+ *     cond:wait([seconds])  -> true (notified) | false (timed out)   (yields)
+ *     cond:notify_all()     wakes every waiter; cond:notify_one() the oldest
+ *     cond:waiting()        -> number of waiting tasks
  */
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -21,6 +25,8 @@
 
 #define HANDLE_MT "smop.task.handle"
 #define SLEEP_MT "smop.task.sleep"
+#define COND_MT "smop.task.condition"
+#define WAITER_MT "smop.task.waiter"
 
 typedef struct task_handle {
     lvm_task *task;
@@ -242,24 +248,215 @@ static int l_run(lua_State *L)
     return n - 1;
 }
 
+/* Conditions. A waiter lives in malloc'd memory (its timer outlives Lua until
+ * closed); the condition links its waiters, the waiting task's stack holds
+ * a userdata pointing at its waiter, and each side detaches from the other. */
+struct cond_waiter;
+
+typedef struct task_cond {
+    struct cond_waiter *head, *tail;
+} task_cond;
+
+struct cond_waiter {
+    uv_timer_t timer;
+    task_cond *cond;
+    struct cond_waiter *prev, *next;
+    lvm_task *task;
+    struct cond_waiter **slot;
+    int notified;
+};
+
+static void waiter_unlink(struct cond_waiter *w)
+{
+    task_cond *c = w->cond;
+
+    if (!c)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        c->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        c->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->cond = NULL;
+}
+
+static void waiter_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void waiter_free(struct cond_waiter *w)
+{
+    waiter_unlink(w);
+    if (w->slot)
+        *w->slot = NULL;
+    w->slot = NULL;
+    w->task = NULL;
+    uv_timer_stop(&w->timer);
+    uv_close((uv_handle_t *)&w->timer, waiter_closed);
+}
+
+/* Ends the wait (notified or timed out) and wakes the task once. */
+static void waiter_finish(struct cond_waiter *w, int notified)
+{
+    lvm_task *t = w->task;
+
+    waiter_unlink(w);
+    uv_timer_stop(&w->timer);
+    w->notified = notified;
+    w->task = NULL;
+    if (t)
+        lvm_task_wake(t);
+}
+
+static void waiter_timeout(uv_timer_t *timer)
+{
+    waiter_finish(timer->data, 0);
+}
+
+static int waiter_gc(lua_State *L)
+{
+    struct cond_waiter **slot = luaL_checkudata(L, 1, WAITER_MT);
+
+    if (*slot)
+        waiter_free(*slot);
+    return 0;
+}
+
+static task_cond *check_cond(lua_State *L)
+{
+    return luaL_checkudata(L, 1, COND_MT);
+}
+
+static int cond_gc(lua_State *L)
+{
+    task_cond *c = check_cond(L);
+
+    while (c->head)
+        waiter_unlink(c->head);  /* its task is gone too, or the VM closes */
+    return 0;
+}
+
+static int l_condition(lua_State *L)
+{
+    task_cond *c = lua_newuserdatauv(L, sizeof *c, 0);
+
+    c->head = c->tail = NULL;
+    luaL_setmetatable(L, COND_MT);
+    return 1;
+}
+
+static int k_cond_wait(lua_State *L, int status, lua_KContext ctx)
+{
+    struct cond_waiter **slot = (struct cond_waiter **)ctx;
+    int notified = *slot ? (*slot)->notified : 0;
+
+    (void)status;
+    if (*slot)
+        waiter_free(*slot);
+    lua_pushboolean(L, notified);
+    return 1;
+}
+
+static int cond_wait(lua_State *L)
+{
+    task_cond *c = check_cond(L);
+    lua_Number seconds = luaL_optnumber(L, 2, -1);
+    lvm_task *t = lvm_task_current(L);
+    struct cond_waiter **slot;
+    struct cond_waiter *w;
+
+    if (!t)
+        return luaL_error(L, "condition:wait must be called from a task");
+    if (seconds > 1e7)
+        return luaL_error(L, "condition:wait: timeout must be at most 1e7 seconds");
+    lua_settop(L, 1);           /* the condition stays anchored while we wait */
+    slot = lua_newuserdatauv(L, sizeof *slot, 0);
+    *slot = NULL;
+    luaL_setmetatable(L, WAITER_MT);
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return luaL_error(L, "condition:wait: out of memory");
+    uv_timer_init(uv_default_loop(), &w->timer);
+    w->timer.data = w;
+    w->task = t;
+    w->slot = slot;
+    *slot = w;
+    w->cond = c;
+    w->prev = c->tail;
+    if (c->tail)
+        c->tail->next = w;
+    else
+        c->head = w;
+    c->tail = w;
+    if (seconds >= 0)
+        uv_timer_start(&w->timer, waiter_timeout, (uint64_t)(seconds * 1000.0 + 0.5), 0);
+    return lvm_task_suspend(L, (lua_KContext)slot, k_cond_wait);
+}
+
+static int cond_notify_one(lua_State *L)
+{
+    task_cond *c = check_cond(L);
+
+    if (c->head)
+        waiter_finish(c->head, 1);
+    return 0;
+}
+
+static int cond_notify_all(lua_State *L)
+{
+    task_cond *c = check_cond(L);
+
+    while (c->head)
+        waiter_finish(c->head, 1);
+    return 0;
+}
+
+static int cond_waiting(lua_State *L)
+{
+    task_cond *c = check_cond(L);
+    struct cond_waiter *w;
+    lua_Integer n = 0;
+
+    for (w = c->head; w; w = w->next)
+        n++;
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static void register_metatable(lua_State *L, const char *name, const luaL_Reg *methods)
+{
+    if (luaL_newmetatable(L, name)) {
+        luaL_setfuncs(L, methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}
+
 int luaopen_smop_task(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"spawn", l_spawn}, {"wait", l_wait}, {"sleep", l_sleep}, {"now", l_now},
-        {"time", l_time},   {"run", l_run},   {NULL, NULL}};
+        {"time", l_time},   {"run", l_run},   {"condition", l_condition},
+        {NULL, NULL}};
+    static const luaL_Reg cond_methods[] = {
+        {"wait", cond_wait},       {"notify_one", cond_notify_one},
+        {"notify_all", cond_notify_all}, {"waiting", cond_waiting},
+        {"__gc", cond_gc},         {NULL, NULL}};
+    static const luaL_Reg waiter_methods[] = {{"__gc", waiter_gc}, {NULL, NULL}};
+    static const luaL_Reg sleep_methods[] = {{"__gc", sleep_gc}, {NULL, NULL}};
+    static const luaL_Reg handle_methods[] = {
+        {"__gc", handle_gc}, {"__tostring", handle_tostring}, {NULL, NULL}};
 
-    if (luaL_newmetatable(L, HANDLE_MT)) {
-        lua_pushcfunction(L, handle_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, handle_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, SLEEP_MT)) {
-        lua_pushcfunction(L, sleep_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
+    register_metatable(L, HANDLE_MT, handle_methods);
+    register_metatable(L, SLEEP_MT, sleep_methods);
+    register_metatable(L, COND_MT, cond_methods);
+    register_metatable(L, WAITER_MT, waiter_methods);
     luaL_newlib(L, fns);
     return 1;
 }
