@@ -8,5 +8,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.http", luaopen_smop_http},
     {"smop.sigv4", luaopen_smop_sigv4},
     {"smop.creds", luaopen_smop_creds},
+    {"smop.server", luaopen_smop_server},
     {NULL, NULL},
 };

@@ -18,6 +18,7 @@ int luaopen_smop_yaml(lua_State *L);   /* lyaml.c: YAML via libyaml */
 int luaopen_smop_http(lua_State *L);   /* lhttp.c: async HTTP requests, streams */
 int luaopen_smop_sigv4(lua_State *L);  /* lsigv4.c: SigV4 signing */
 int luaopen_smop_creds(lua_State *L);  /* lcreds.c: AWS credential chain */
+int luaopen_smop_server(lua_State *L); /* lserver.c: HTTP server, handlers as tasks */
 
 /* The registry: name -> opener, NULL-terminated. */
 extern const luaL_Reg hostlibs[];

@@ -479,8 +479,10 @@ static void on_poll(uv_poll_t *p, int status, int events)
     struct sock *sk = p->data;
     int flags = 0;
 
+    /* A poll error is often a reset after the peer already answered (a 414
+     * with unread input, say): let curl read, and meet the error itself. */
     if (status < 0)
-        flags = CURL_CSELECT_ERR;
+        flags = CURL_CSELECT_IN;
     if (events & UV_READABLE)
         flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE)
