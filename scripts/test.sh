@@ -23,4 +23,4 @@ echo "== tests under sanitizers"
   ctest --output-on-failure)
 
 echo "== luacheck"
-luacheck -q lua spec
+luacheck -q lua spec bench

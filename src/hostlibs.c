@@ -9,5 +9,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.sigv4", luaopen_smop_sigv4},
     {"smop.creds", luaopen_smop_creds},
     {"smop.server", luaopen_smop_server},
+    {"smop.regex", luaopen_smop_regex},
     {NULL, NULL},
 };

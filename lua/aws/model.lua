@@ -32,7 +32,7 @@ function M.load(service)
     return nil, string.format("unknown service '%s' (known: %s)", tostring(service),
       table.concat(M.services(), ", "))
   end
-  local decoded, err = json.decode(require(module))
+  local decoded, err = json.decode((require(module)))
   if not decoded then
     error("embedded model " .. module .. " is not valid JSON: " .. tostring(err))
   end
