@@ -24,6 +24,22 @@ describe("smop.http", function()
   end)
 
   describe("request", function()
+    it("does not hold a quick request behind a slow one to the same plain-http host", function()
+      local order = task.run(function()
+        local done = {}
+        local slow = task.spawn(function()
+          assert(http.request({ url = srv.url("/delay/1500") }))
+          done[#done + 1] = "slow"
+        end)
+        task.sleep(0.05)   -- the slow one is in flight, its headers held back
+        assert(http.request({ url = srv.url("/echo") }))
+        done[#done + 1] = "quick"
+        task.wait(slow)
+        return done
+      end)
+      assert.are.same({ "quick", "slow" }, order)
+    end)
+
     it("returns status, lower-cased headers and body, and sends method, headers, body", function()
       local res = task.run(function()
         return http.request({

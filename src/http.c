@@ -758,7 +758,10 @@ static int setup(struct http_call *c, const http_request *req, char *err, size_t
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_USERAGENT, "smop/" SMOP_VERSION);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    SET(CURLOPT_PIPEWAIT, 1L); /* prefer multiplexing over a new connection */
+    /* Prefer multiplexing over a new connection, but only where HTTP/2 can
+     * happen (TLS): over plain http a second request would wait for the
+     * first one's headers, which a long poll may hold back for minutes. */
+    SET(CURLOPT_PIPEWAIT, strncmp(req->url, "https:", 6) == 0 ? 1L : 0L);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L); /* notice dead peers under long watches */
     SET(CURLOPT_TCP_KEEPIDLE, 30L);
