@@ -11,6 +11,8 @@ M.commands = {
     usage = "smop [--memory-limit MiB] [--cpu-budget N] exec FILE [ARGS...]" },
   { name = "test", summary = "Run busted specs inside the host (unsandboxed)",
     usage = "smop test [BUSTED OPTIONS] [PATHS...]" },
+  { name = "fake-aws", summary = "Serve a fake SageMaker, Auto Scaling, CloudWatch Logs and STS",
+    usage = "smop fake-aws [--listen 127.0.0.1:PORT] [--speed X] [--state FILE] [--credentials K:S]..." },
   { name = "version", summary = "Print the version", usage = "smop version" },
   { name = "help", summary = "Show this help", usage = "smop help" },
 }
