@@ -5,7 +5,8 @@ local yaml = require "smop.yaml"
 local regex = require "smop.regex"
 
 local GROUP = "sagemaker.aws.amazon.com"
-local WIRE = "../shared/kube-wire/manifests/"
+-- copies of ../shared/kube-wire/manifests (real manifests of the wire recordings)
+local WIRE = "spec/fixtures/kube/"
 
 local function read_file(path)
   local f = assert(io.open(path, "rb"))
