@@ -158,6 +158,57 @@ describe("smop fake-aws", function()
         .. "The specified log stream does not exist.", err, 1, true)
     end)
 
+    it("runs a training job through its lifecycle with aws sagemaker: create, describe, list, stop", function()
+      local function sm(args)
+        local out, err, code = fa.aws(proc.url, args)
+        assert.are.equal(0, code, err)
+        return out ~= "" and decode(out) or nil
+      end
+      local created = sm({ "sagemaker", "create-training-job", "--training-job-name", "cli-xgboost",
+        "--role-arn", "arn:aws:iam::123456789012:role/sagemaker",
+        "--algorithm-specification", "TrainingImage=433757028032.dkr.ecr.us-west-2.amazonaws.com/xgboost:1,"
+          .. "TrainingInputMode=File",
+        "--output-data-config", "S3OutputPath=s3://my-bucket/xgboost",
+        "--resource-config", "InstanceType=ml.m4.xlarge,InstanceCount=1,VolumeSizeInGB=5",
+        "--stopping-condition", "MaxRuntimeInSeconds=86400" })
+      assert.are.equal("arn:aws:sagemaker:us-east-1:123456789012:training-job/cli-xgboost",
+        created.TrainingJobArn)
+      local job = sm({ "sagemaker", "describe-training-job", "--training-job-name", "cli-xgboost" })
+      assert.are.equal("InProgress", job.TrainingJobStatus)
+
+      fa.curl(proc.url, "POST", "/_smop/clock", { advance = 25 })
+      job = sm({ "sagemaker", "describe-training-job", "--training-job-name", "cli-xgboost" })
+      assert.are.same({ "InProgress", "Training" }, { job.TrainingJobStatus, job.SecondaryStatus })
+      local names = {}
+      for _, t in ipairs(job.SecondaryStatusTransitions) do names[#names + 1] = t.Status end
+      assert.are.same({ "Starting", "Downloading", "Training" }, names)
+
+      -- the job writes its CloudWatch log stream as it goes
+      local streams = sm({ "logs", "describe-log-streams",
+        "--log-group-name", "/aws/sagemaker/TrainingJobs", "--log-stream-name-prefix", "cli-xgboost/" }).logStreams
+      assert.are.equal(1, #streams)
+      local events = sm({ "logs", "get-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
+        "--log-stream-name", streams[1].logStreamName, "--start-from-head" }).events
+      assert.is_true(#events > 0)
+
+      local list = sm({ "sagemaker", "list-training-jobs", "--name-contains", "cli-xgb" })
+      assert.are.equal(1, #list.TrainingJobSummaries)
+      assert.are.equal("cli-xgboost", list.TrainingJobSummaries[1].TrainingJobName)
+
+      assert.is_nil(sm({ "sagemaker", "stop-training-job", "--training-job-name", "cli-xgboost" }))
+      job = sm({ "sagemaker", "describe-training-job", "--training-job-name", "cli-xgboost" })
+      assert.are.equal("Stopping", job.TrainingJobStatus)
+      fa.curl(proc.url, "POST", "/_smop/clock", { advance = 60 })
+      job = sm({ "sagemaker", "describe-training-job", "--training-job-name", "cli-xgboost" })
+      assert.are.equal("Stopped", job.TrainingJobStatus)
+
+      local _, err, code = fa.aws(proc.url, { "sagemaker", "describe-training-job",
+        "--training-job-name", "no-such-job" })
+      assert.are.equal(254, code)
+      assert.matches("(ValidationException) when calling the DescribeTrainingJob operation: "
+        .. "Requested resource not found.", err, 1, true)
+    end)
+
     it("shows the CLI a validation error in AWS's words", function()
       local _, err, code = fa.aws(proc.url, { "logs", "create-log-group", "--log-group-name", "bad name" })
       assert.are.equal(254, code)
