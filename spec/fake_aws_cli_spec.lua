@@ -158,7 +158,7 @@ describe("smop fake-aws", function()
         .. "The specified log stream does not exist.", err, 1, true)
     end)
 
-    it("runs a training job through its lifecycle with aws sagemaker: create, describe, list, stop", function()
+    it("takes a training job through its lifecycle with aws sagemaker", function()
       local function sm(args)
         local out, err, code = fa.aws(proc.url, args)
         assert.are.equal(0, code, err)
@@ -184,8 +184,8 @@ describe("smop fake-aws", function()
       assert.are.same({ "Starting", "Downloading", "Training" }, names)
 
       -- the job writes its CloudWatch log stream as it goes
-      local streams = sm({ "logs", "describe-log-streams",
-        "--log-group-name", "/aws/sagemaker/TrainingJobs", "--log-stream-name-prefix", "cli-xgboost/" }).logStreams
+      local streams = sm({ "logs", "describe-log-streams", "--log-group-name",
+        "/aws/sagemaker/TrainingJobs", "--log-stream-name-prefix", "cli-xgboost/" }).logStreams
       assert.are.equal(1, #streams)
       local events = sm({ "logs", "get-log-events", "--log-group-name", "/aws/sagemaker/TrainingJobs",
         "--log-stream-name", streams[1].logStreamName, "--start-from-head" }).events
