@@ -10,5 +10,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.creds", luaopen_smop_creds},
     {"smop.server", luaopen_smop_server},
     {"smop.regex", luaopen_smop_regex},
+    {"smop.tls", luaopen_smop_tls},
     {NULL, NULL},
 };

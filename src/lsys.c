@@ -1,6 +1,7 @@
 #include "lsys.h"
 #include "smop.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 
 #define SYS_MAX_FILE ((long)64 << 20)
 #define SIGNAL_MT "smop.sys.signal"
+#define SYS_MAX_DIR_ENTRIES 100000
+#define DIR_MT "smop.sys.dir"
 
 static int write_to(lua_State *L, FILE *f)
 {
@@ -91,6 +94,58 @@ static int l_write_file(lua_State *L)
     if (!ok)
         return fail(L, path, "write failed");
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void dir_gc_now(DIR **d)
+{
+    closedir(*d);
+    *d = NULL;
+}
+
+static int dir_gc(lua_State *L)
+{
+    DIR **d = luaL_checkudata(L, 1, DIR_MT);
+
+    if (*d) {
+        closedir(*d);
+        *d = NULL;
+    }
+    return 0;
+}
+
+/* Sorted names in a directory (no "." or ".."). The DIR lives in a userdata
+ * whose __gc closes it, so a Lua error while filling the table cannot leak. */
+static int l_list_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    DIR **d;
+    struct dirent *ent;
+    lua_Integer n = 0;
+
+    lua_settop(L, 1);
+    lua_newtable(L);                                /* 2: the names */
+    d = lua_newuserdatauv(L, sizeof *d, 0);         /* 3 */
+    *d = NULL;
+    luaL_setmetatable(L, DIR_MT);
+    if (!(*d = opendir(path)))
+        return fail(L, path, strerror(errno));
+    while ((ent = readdir(*d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        if (n == SYS_MAX_DIR_ENTRIES) {
+            dir_gc_now(d);
+            return fail(L, path, "more than 100000 entries");
+        }
+        lua_pushstring(L, ent->d_name);
+        lua_rawseti(L, 2, ++n);
+    }
+    dir_gc_now(d);
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "sort");
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 0);
+    lua_settop(L, 2);
     return 1;
 }
 
@@ -210,10 +265,16 @@ void lsys_push(lua_State *L)
         {"getenv", l_getenv},         {"read_file", l_read_file},
         {"write_file", l_write_file}, {"is_tty", l_is_tty},
         {"rename", l_rename},         {"wait_signal", l_wait_signal},
+        {"list_dir", l_list_dir},
         {NULL, NULL}};
 
     if (luaL_newmetatable(L, SIGNAL_MT)) {
         lua_pushcfunction(L, signal_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, DIR_MT)) {
+        lua_pushcfunction(L, dir_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);

@@ -17,6 +17,7 @@
  *   sys.read_file(path)  -> string | nil, err      (capped at 64 MiB)
  *   sys.write_file(path, s [, mode]) -> true | nil, err   (mode "w" or "a")
  *   sys.rename(from, to) -> true | nil, err   (atomic replace: write FILE.tmp, rename)
+ *   sys.list_dir(path)   -> { names, sorted } | nil, err   (no "." or "..")
  *   sys.wait_signal()    -> "SIGINT" | "SIGTERM"   (yields the task until one arrives;
  *                           while a task waits, those signals do not kill the process)
  *   sys.is_tty(fd)       -> boolean

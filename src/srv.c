@@ -647,7 +647,8 @@ int srv_stream_write(srv_req *r, const char *data, size_t len)
         r->out = p;
         r->out_cap = cap;
     }
-    memcpy(r->out + r->out_len, data, len);
+    if (len)    /* an empty write may come before any buffer exists */
+        memcpy(r->out + r->out_len, data, len);
     r->out_len += len;
     if (r->out_len - r->out_start > SRV_STREAM_HIGH)
         r->full = 1;

@@ -13,6 +13,8 @@ M.commands = {
     usage = "smop test [BUSTED OPTIONS] [PATHS...]" },
   { name = "fake-aws", summary = "Serve a fake SageMaker, Auto Scaling, CloudWatch Logs and STS",
     usage = "smop fake-aws [--listen 127.0.0.1:PORT] [--speed X] [--state FILE] [--credentials K:S]..." },
+  { name = "fake-kube", summary = "Serve a fake Kubernetes API for kubectl and the operator",
+    usage = "smop fake-kube [--listen 127.0.0.1:PORT] [--crds DIR] [--kubeconfig-out FILE]" },
   { name = "version", summary = "Print the version", usage = "smop version" },
   { name = "help", summary = "Show this help", usage = "smop help" },
 }
