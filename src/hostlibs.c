@@ -11,5 +11,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.server", luaopen_smop_server},
     {"smop.regex", luaopen_smop_regex},
     {"smop.tls", luaopen_smop_tls},
+    {"smop.queue", luaopen_smop_queue},
     {NULL, NULL},
 };

@@ -21,6 +21,7 @@ int luaopen_smop_creds(lua_State *L);  /* lcreds.c: AWS credential chain */
 int luaopen_smop_server(lua_State *L); /* lserver.c: HTTP server, handlers as tasks */
 int luaopen_smop_regex(lua_State *L);  /* lregex.c: PCRE2 regexes, Java dialect */
 int luaopen_smop_tls(lua_State *L);    /* ltls.c: throwaway CA and server certificates */
+int luaopen_smop_queue(lua_State *L);  /* lqueue.c: the reconcile work queue */
 
 /* The registry: name -> opener, NULL-terminated. */
 extern const luaL_Reg hostlibs[];
