@@ -32,7 +32,6 @@
 
 #define REQUEST_MT "smop.http.request"
 #define STREAM_MT "smop.http.stream"
-#define WAIT_MT "smop.http.wait"
 
 #define QUEUE_HIGH ((size_t)1 << 20)   /* pause the transfer past this */
 #define QUEUE_LOW ((size_t)256 << 10)  /* resume it below this */
@@ -305,11 +304,9 @@ static int l_request(lua_State *L)
 
 /* ---- http.stream ---- */
 
-struct lwait;
-
 struct lstream {
     http_call *call;        /* NULL once finished, closed or collected */
-    struct lwait *wait;     /* the task waiting on this stream */
+    lvm_wait *wait;         /* the task waiting on this stream */
     struct head head;
     int got_head, ended, closed, paused, oom;
     char *error;
@@ -317,45 +314,9 @@ struct lstream {
     size_t qstart, qlen, qcap;
 };
 
-/* One waiting task. Its own userdata, anchored on the waiting task's stack:
- * if that task is abandoned, __gc detaches it so nothing wakes a dead task. */
-struct lwait {
-    lvm_task *task;
-    struct lstream *s;
-};
-
 static void stream_wake(struct lstream *s)
 {
-    struct lwait *w = s->wait;
-
-    if (!w)
-        return;
-    s->wait = NULL;
-    w->s = NULL;
-    lvm_task_wake(w->task);
-}
-
-static int wait_gc(lua_State *L)
-{
-    struct lwait *w = luaL_checkudata(L, 1, WAIT_MT);
-
-    if (w->s && w->s->wait == w)
-        w->s->wait = NULL;
-    w->s = NULL;
-    return 0;
-}
-
-/* Pushes a waiter for the stream at index sidx; the caller then suspends. */
-static void wait_push(lua_State *L, struct lstream *s, int sidx, lvm_task *t)
-{
-    struct lwait *w = lua_newuserdatauv(L, sizeof *w, 1);
-
-    w->task = t;
-    w->s = s;
-    luaL_setmetatable(L, WAIT_MT);
-    lua_pushvalue(L, sidx);
-    lua_setiuservalue(L, -2, 1); /* keeps the stream alive while we wait */
-    s->wait = w;
+    lvm_wait_wake(&s->wait);
 }
 
 static size_t queued(const struct lstream *s) { return s->qlen - s->qstart; }
@@ -469,18 +430,17 @@ static int k_open(lua_State *L, int status, lua_KContext ctx)
     if (s->ended)
         return push_failure(L, s);
     /* woken without news (cannot happen today): wait again */
-    wait_push(L, s, 1, lvm_task_current(L));
+    lvm_wait_push(L, &s->wait, 1);
     return lvm_task_suspend(L, ctx, k_open);
 }
 
 static int l_stream(lua_State *L)
 {
-    lvm_task *t = lvm_task_current(L);
     http_request req;
     struct lstream *s;
     char err[256];
 
-    if (!t)
+    if (!lvm_task_current(L))
         return luaL_error(L, "http.stream must be called from a task");
     lua_settop(L, 1);
     read_options(L, &req);
@@ -496,7 +456,7 @@ static int l_stream(lua_State *L)
     }
     lua_replace(L, 1);
     lua_settop(L, 1);
-    wait_push(L, s, 1, t);
+    lvm_wait_push(L, &s->wait, 1);
     return lvm_task_suspend(L, (lua_KContext)s, k_open);
 }
 
@@ -511,7 +471,6 @@ static int k_read(lua_State *L, int status, lua_KContext ctx)
 
 static int read_step(lua_State *L, struct lstream *s)
 {
-    lvm_task *t;
 
     if (s->closed) {
         lua_pushnil(L);
@@ -540,10 +499,9 @@ static int read_step(lua_State *L, struct lstream *s)
     }
     if (s->wait)
         return luaL_error(L, "stream:read_line: another task is already reading this stream");
-    t = lvm_task_current(L);
-    if (!t)
+    if (!lvm_task_current(L))
         return luaL_error(L, "stream:read_line must be called from a task");
-    wait_push(L, s, 1, t);
+    lvm_wait_push(L, &s->wait, 1);
     return lvm_task_suspend(L, (lua_KContext)s, k_read);
 }
 
@@ -626,11 +584,6 @@ int luaopen_smop_http(lua_State *L)
         return luaL_error(L, "%s", err);
     if (luaL_newmetatable(L, REQUEST_MT)) {
         lua_pushcfunction(L, req_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
-    if (luaL_newmetatable(L, WAIT_MT)) {
-        lua_pushcfunction(L, wait_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);

@@ -43,7 +43,6 @@
 #define SERVER_MT "smop.server"
 #define REQ_MT "smop.server.request"
 #define WRITER_MT "smop.server.writer"
-#define WAIT_MT "smop.server.wait"
 
 #define ERROR_MESSAGE_MAX 1024
 
@@ -56,49 +55,26 @@ struct lsrv {
     char url[96];
 };
 
-struct lwait;
-
 /* The writer userdata: one per request, anchored in the registry while
  * the handler task runs. */
 struct lreq {
     srv_req *r;              /* NULL once released */
-    struct lwait *wait;      /* the task blocked in w:write */
+    lvm_wait *wait;          /* the task blocked in w:write */
     int anchor;
     int streaming, ended, answered;
     char what[96];           /* "GET /path", for logs */
-};
-
-struct lwait {
-    lvm_task *task;
-    struct lreq *q;
 };
 
 /* ---- waiting writers ---- */
 
 static void writer_wake(struct lreq *q)
 {
-    struct lwait *w = q->wait;
-
-    if (!w)
-        return;
-    q->wait = NULL;
-    w->q = NULL;
-    lvm_task_wake(w->task);
+    lvm_wait_wake(&q->wait);
 }
 
 static void on_notify(void *ud)
 {
     writer_wake(ud);
-}
-
-static int wait_gc(lua_State *L)
-{
-    struct lwait *w = luaL_checkudata(L, 1, WAIT_MT);
-
-    if (w->q && w->q->wait == w)
-        w->q->wait = NULL;
-    w->q = NULL;
-    return 0;
 }
 
 static void release(struct lreq *q)
@@ -478,27 +454,17 @@ static int k_write(lua_State *L, int status, lua_KContext ctx);
 
 static int write_wait(lua_State *L, struct lreq *q)
 {
-    struct lwait *w;
-    lvm_task *t;
-
     if (!q->r || srv_req_closed(q->r))
         return push_closed(L);
     if (srv_req_buffered(q->r) <= SRV_STREAM_HIGH) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    t = lvm_task_current(L);
-    if (!t)
+    if (!lvm_task_current(L))
         return luaL_error(L, "w:write must be called from a task");
     if (q->wait)
         return luaL_error(L, "w:write: another task is already waiting on this stream");
-    w = lua_newuserdatauv(L, sizeof *w, 1);
-    w->task = t;
-    w->q = q;
-    luaL_setmetatable(L, WAIT_MT);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);          /* keeps the writer alive meanwhile */
-    q->wait = w;
+    lvm_wait_push(L, &q->wait, 1);        /* keeps the writer alive meanwhile */
     return lvm_task_suspend(L, (lua_KContext)q, k_write);
 }
 
@@ -741,7 +707,6 @@ int luaopen_smop_server(lua_State *L)
     lua_pushcfunction(L, writer_close);
     lua_setfield(L, -2, "__close");
     lua_pop(L, 1);
-    new_metatable(L, WAIT_MT, NULL, wait_gc);
     lua_pop(L, 1);
     if (luaL_newmetatable(L, SERVER_MT)) {
         luaL_newlib(L, server_methods);

@@ -418,6 +418,69 @@ int lvm_run(lvm *vm, lvm_task *until)
     return SMOP_OK;
 }
 
+/* ---- waiters parked on an object's slot ---- */
+
+#define WAIT_MT "smop.wait"
+
+struct lvm_wait {
+    lvm_task *task;
+    lvm_wait **slot;          /* where the owner points at us, or NULL */
+};
+
+void lvm_wait_detach(lvm_wait **slot)
+{
+    lvm_wait *w = *slot;
+
+    if (!w)
+        return;
+    *slot = NULL;
+    w->slot = NULL;
+}
+
+int lvm_wait_wake(lvm_wait **slot)
+{
+    lvm_wait *w = *slot;
+
+    if (!w)
+        return 0;
+    lvm_wait_detach(slot);
+    lvm_task_wake(w->task);
+    return 1;
+}
+
+/* Userdata memory outlives every finalizer even in lua_close, so the owner
+ * may already be finalized here but is still readable. */
+static int wait_gc(lua_State *L)
+{
+    lvm_wait *w = lua_touserdata(L, 1);
+
+    if (w->slot && *w->slot == w)
+        *w->slot = NULL;
+    w->slot = NULL;
+    return 0;
+}
+
+void lvm_wait_push(lua_State *L, lvm_wait **slot, int anchor)
+{
+    lvm_wait *w;
+
+    if (anchor)
+        anchor = lua_absindex(L, anchor);
+    w = lua_newuserdatauv(L, sizeof *w, 1);
+    w->task = lvm_task_current(L);
+    w->slot = slot;
+    if (luaL_newmetatable(L, WAIT_MT)) {
+        lua_pushcfunction(L, wait_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    if (anchor) {
+        lua_pushvalue(L, anchor);
+        lua_setiuservalue(L, -2, 1);
+    }
+    *slot = w;
+}
+
 /* ---- creation ---- */
 
 static int open_vm(lua_State *L)

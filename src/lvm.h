@@ -123,6 +123,23 @@ void lvm_task_ref(lvm_task *t);
 int lvm_task_add_waiter(lvm_task *target, lvm_task *waiter);
 void lvm_task_unref(lvm_task *t);
 
+/* Parking a task on an object's slot: a stream's reader waiting for a line,
+ * a writer waiting for room. The object keeps `lvm_wait *slot` (NULL when
+ * nobody waits).
+ *  - lvm_wait_push(L, &obj->slot, anchor) binds the current task, pushes
+ *    the waiter (a userdata to leave on the stack while the task waits),
+ *    and keeps the value at stack index `anchor` (the object's own
+ *    userdata; 0 for none) alive meanwhile. Then suspend the task.
+ *  - lvm_wait_wake(&obj->slot) wakes the waiter, if any, and empties the
+ *    slot; safe from any loop callback.
+ *  - lvm_wait_detach(&obj->slot) empties it without waking (object gone).
+ * If the waiting task is abandoned, the waiter's __gc empties the slot.
+ * Errors are Lua errors (call from a lua_CFunction). */
+typedef struct lvm_wait lvm_wait;
+void lvm_wait_push(lua_State *L, lvm_wait **slot, int anchor);
+int lvm_wait_wake(lvm_wait **slot);
+void lvm_wait_detach(lvm_wait **slot);
+
 /* Runs the libuv loop until `until` has finished (or, if NULL, until nothing
  * is left to do). Returns SMOP_OK, or SMOP_ERR if the loop stopped first. */
 int lvm_run(lvm *vm, lvm_task *until);
