@@ -1,6 +1,8 @@
 -- Small encodings the fake needs in several places: base64 (pagination
 -- tokens, session tokens, JWT payloads), request ids, random AWS-looking
 -- identifiers, and UTC time text <-> epoch seconds.
+local encoding = require("util.encoding")
+
 local M = {}
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -9,17 +11,7 @@ for i = 1, 64 do decode_map[B64:byte(i)] = i - 1 end
 decode_map[("-"):byte()] = 62 -- base64url
 decode_map[("_"):byte()] = 63
 
-function M.base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    out[#out + 1] = string.char(
-      B64:byte((n >> 18) + 1), B64:byte(((n >> 12) & 63) + 1),
-      b and B64:byte(((n >> 6) & 63) + 1) or 61, c and B64:byte((n & 63) + 1) or 61)
-  end
-  return table.concat(out)
-end
+M.base64 = encoding.base64
 
 -- Decodes base64 or base64url, padded or not; nil for anything else.
 function M.unbase64(s)
@@ -40,14 +32,7 @@ function M.unbase64(s)
 end
 
 -- A random version 4 UUID, the shape of AWS request ids.
-function M.uuid()
-  local r = {}
-  for i = 1, 16 do r[i] = math.random(0, 255) end
-  r[7] = (r[7] & 0x0F) | 0x40
-  r[9] = (r[9] & 0x3F) | 0x80
-  return string.format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-    table.unpack(r))
-end
+M.uuid = encoding.uuid
 
 -- n random characters from alphabet (default: upper-case letters and digits,
 -- as in access key ids).

@@ -10,6 +10,7 @@
 -- bytes are the object's message (field numbers of k8s.io/api's
 -- generated.proto). Only the kinds in MESSAGES are known; fields left at
 -- their zero value are left out, as the JSON encoding's omitempty does.
+local encoding = require("util.encoding")
 local json = require("smop.json")
 
 local M = {}
@@ -72,17 +73,7 @@ end
 -- (repeated), "map" / "bytes_map" (map<string,string|bytes>), or a nested
 -- spec (table; `repeated = true` for lists).
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-local function base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    out[#out + 1] = string.char(B64:byte((n >> 18) + 1), B64:byte(((n >> 12) & 63) + 1),
-      b and B64:byte(((n >> 6) & 63) + 1) or 61, c and B64:byte((n & 63) + 1) or 61)
-  end
-  return table.concat(out)
-end
+local base64 = encoding.base64
 
 local TIME = { [1] = { "seconds", "int" }, [2] = { "nanos", "int" } }
 local OWNER_REFERENCE = { repeated = true,

@@ -4,6 +4,7 @@
 -- Objects are plain tables; arrays carry json.array_mt (smop.json); JSON null is
 -- json.null. Everything here keeps those marks: a copied empty array is still an
 -- array, so it encodes as [] and never as {}.
+local encoding = require("util.encoding")
 local json = require("smop.json")
 
 local M = {}
@@ -206,39 +207,13 @@ function M.rfc3339_micro(epoch)
 end
 
 -- A random (version 4) UUID, as the apiserver gives every object.
-function M.uuid()
-  local b = {}
-  for i = 1, 16 do b[i] = math.random(0, 255) end
-  b[7] = (b[7] & 0x0f) | 0x40
-  b[9] = (b[9] & 0x3f) | 0x80
-  local h = {}
-  for i = 1, 16 do h[i] = string.format("%02x", b[i]) end
-  return table.concat(h, "", 1, 4) .. "-" .. table.concat(h, "", 5, 6) .. "-"
-    .. table.concat(h, "", 7, 8) .. "-" .. table.concat(h, "", 9, 10) .. "-"
-    .. table.concat(h, "", 11, 16)
-end
+M.uuid = encoding.uuid
 
 local b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local b64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 -- Base64 (url = true: the URL alphabet without padding, as continue tokens use).
-function M.base64_encode(s, url)
-  local alphabet = url and b64url or b64
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    local chunk = {}
-    for j = 1, 4 do
-      local idx = (n >> (6 * (4 - j))) & 63
-      chunk[j] = alphabet:sub(idx + 1, idx + 1)
-    end
-    if not b then chunk[3], chunk[4] = url and "" or "=", url and "" or "="
-    elseif not c then chunk[4] = url and "" or "=" end
-    out[#out + 1] = table.concat(chunk)
-  end
-  return table.concat(out)
-end
+M.base64_encode = encoding.base64
 
 -- Decodes base64 as Go's encoding/base64 does (std: padding required; url:
 -- the raw URL alphabet, no padding); nil and Go's message ("illegal base64

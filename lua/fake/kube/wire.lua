@@ -11,6 +11,7 @@
 -- value is nil (Go's omitempty); json.null is written as null. Any other
 -- table is written with smop.json, keys sorted (as the server writes
 -- unstructured objects, i.e. custom resources).
+local encoding = require("util.encoding")
 local json = require("smop.json")
 
 local M = {}
@@ -289,28 +290,8 @@ function M.age(ts, now)
   return M.human_duration(now - t)
 end
 
-local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-function M.base64(s)
-  local out = {}
-  for i = 1, #s, 3 do
-    local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
-    out[#out + 1] = string.char(
-      B64:byte((n >> 18) + 1), B64:byte(((n >> 12) & 63) + 1),
-      b and B64:byte(((n >> 6) & 63) + 1) or 61, c and B64:byte((n & 63) + 1) or 61)
-  end
-  return table.concat(out)
-end
-
+M.base64 = encoding.base64
 -- A random version 4 UUID (Audit-Id).
-function M.uuid()
-  local r = {}
-  for i = 1, 16 do r[i] = math.random(0, 255) end
-  r[7] = (r[7] & 0x0F) | 0x40
-  r[9] = (r[9] & 0x3F) | 0x80
-  return string.format("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-    table.unpack(r))
-end
+M.uuid = encoding.uuid
 
 return M
