@@ -12,5 +12,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.regex", luaopen_smop_regex},
     {"smop.tls", luaopen_smop_tls},
     {"smop.queue", luaopen_smop_queue},
+    {"smop.kube", luaopen_smop_kube},
     {NULL, NULL},
 };

@@ -22,6 +22,7 @@ int luaopen_smop_server(lua_State *L); /* lserver.c: HTTP server, handlers as ta
 int luaopen_smop_regex(lua_State *L);  /* lregex.c: PCRE2 regexes, Java dialect */
 int luaopen_smop_tls(lua_State *L);    /* ltls.c: throwaway CA and server certificates */
 int luaopen_smop_queue(lua_State *L);  /* lqueue.c: the reconcile work queue */
+int luaopen_smop_kube(lua_State *L);   /* lkube.c: informers (list + watch) */
 
 /* The registry: name -> opener, NULL-terminated. */
 extern const luaL_Reg hostlibs[];
