@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,14 +82,26 @@ static int l_write_file(lua_State *L)
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     const char *mode = luaL_optstring(L, 3, "w");
+    int private_file = lua_toboolean(L, 4);
     FILE *f;
-    int ok;
+    int fd, ok;
 
     if (strcmp(mode, "w") != 0 && strcmp(mode, "a") != 0)
         return luaL_error(L, "sys.write_file: mode must be \"w\" or \"a\"");
-    f = fopen(path, *mode == 'w' ? "wb" : "ab");
-    if (!f)
+    /* private: only the owner may read it (kubeconfigs hold tokens) */
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (*mode == 'w' ? O_TRUNC : O_APPEND),
+              private_file ? 0600 : 0666);
+    if (fd < 0)
         return fail(L, path, strerror(errno));
+    if (private_file && fchmod(fd, 0600) != 0) {
+        close(fd);
+        return fail(L, path, strerror(errno));
+    }
+    f = fdopen(fd, *mode == 'w' ? "wb" : "ab");
+    if (!f) {
+        close(fd);
+        return fail(L, path, strerror(errno));
+    }
     ok = fwrite(data, 1, len, f) == len;
     ok = (fclose(f) == 0) && ok;
     if (!ok)

@@ -15,7 +15,8 @@
  *   sys.stdout(s), sys.stderr(s)        write without a newline
  *   sys.getenv(name)     -> string | nil
  *   sys.read_file(path)  -> string | nil, err      (capped at 64 MiB)
- *   sys.write_file(path, s [, mode]) -> true | nil, err   (mode "w" or "a")
+ *   sys.write_file(path, s [, mode [, private]]) -> true | nil, err
+ *                        (mode "w" or "a"; private: created 0600)
  *   sys.rename(from, to) -> true | nil, err   (atomic replace: write FILE.tmp, rename)
  *   sys.list_dir(path)   -> { names, sorted } | nil, err   (no "." or "..")
  *   sys.wait_signal()    -> "SIGINT" | "SIGTERM"   (yields the task until one arrives;

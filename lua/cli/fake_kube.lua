@@ -163,7 +163,7 @@ local function write_kubeconfig(sys, path, url, ca_pem, token)
     text, err = yaml.encode(cfg)
   end
   if not text then return nil, err end
-  local ok, werr = sys.write_file(path .. ".tmp", text)
+  local ok, werr = sys.write_file(path .. ".tmp", text, "w", true)   -- it holds the token
   if not ok then return nil, werr end
   return sys.rename(path .. ".tmp", path)
 end

@@ -15,6 +15,10 @@ M.commands = {
     usage = "smop fake-aws [--listen 127.0.0.1:PORT] [--speed X] [--state FILE] [--credentials K:S]..." },
   { name = "fake-kube", summary = "Serve a fake Kubernetes API for kubectl and the operator",
     usage = "smop fake-kube [--listen 127.0.0.1:PORT] [--crds DIR] [--kubeconfig-out FILE]" },
+  { name = "run", summary = "Run the operator against a Kubernetes API server",
+    usage = "smop run [--kubeconfig F] [--namespace NS] [--max-concurrent N] [--metrics-addr HOST:PORT]..." },
+  { name = "dev", summary = "Fake Kubernetes + fake AWS + the operator, for kubectl on a laptop",
+    usage = "smop dev [--crds DIR] [--kubeconfig-out FILE] [--aws-speed X] [--poll-interval S]" },
   { name = "version", summary = "Print the version", usage = "smop version" },
   { name = "help", summary = "Show this help", usage = "smop help" },
 }

@@ -1,0 +1,142 @@
+-- `smop run`: the operator. Finds the Kubernetes API the way kubectl does
+-- (--kubeconfig, KUBECONFIG, in-cluster, ~/.kube/config), watches the
+-- SageMaker kinds and reconciles them until SIGINT or SIGTERM, then stops
+-- taking work and lets running syncs finish (--shutdown-timeout).
+--
+-- Exit codes: 0 after a signal, 2 usage, 1 when it cannot start (no usable
+-- Kubernetes configuration, the probe port in use). An API server that does
+-- not answer, refuses the credentials or lacks the CRDs is not a start
+-- failure: the operator logs what is wrong, stays unready and retries.
+local config = require("kube.config")
+local kube_client = require("kube.client")
+local log = require("smop.log")
+local operator = require("operator")
+
+local M = {}
+
+M.USAGE = table.concat({
+  "usage: smop [--log-format json] run [--kubeconfig FILE] [--context NAME] [--namespace NS]",
+  "  [--kinds trainingjob,...] [--label-selector SEL] [--max-concurrent N] [--poll-interval SECONDS]",
+  "  [--resync SECONDS] [--error-interval SECONDS] [--metrics-addr HOST:PORT|off]",
+  "  [--aws-endpoint-url URL] [--shutdown-timeout SECONDS]",
+}, "\n")
+
+-- flag -> { key, kind = "string"|"number" }
+local FLAGS = {
+  ["--kubeconfig"] = { "kubeconfig" },
+  ["--context"] = { "context" },
+  ["--namespace"] = { "namespace" },
+  ["--kinds"] = { "kinds" },
+  ["--label-selector"] = { "label_selector" },
+  ["--max-concurrent"] = { "max_concurrent", "number" },
+  ["--poll-interval"] = { "poll_interval", "number" },
+  ["--resync"] = { "resync", "number" },
+  ["--error-interval"] = { "error_interval", "number" },
+  ["--metrics-addr"] = { "metrics_addr" },
+  ["--aws-endpoint-url"] = { "aws_endpoint_url" },
+  ["--shutdown-timeout"] = { "shutdown_timeout", "number" },
+}
+
+-- Parses args with a FLAGS-like table; returns opts or nil, message.
+function M.parse(args, flags)
+  local opts = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local flag, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    flag = flag or a
+    if flag == "--help" or flag == "-h" then
+      opts.help = true
+      i = i + 1
+    else
+      local f = flags[flag]
+      if not f then return nil, "unknown argument " .. a end
+      local v = inline or args[i + 1]
+      i = i + (inline and 1 or 2)
+      if v == nil or v == "" then return nil, flag .. " needs a value" end
+      if f[2] == "number" then
+        local n = tonumber(v)
+        if not n or n <= 0 or n ~= n or n == math.huge then
+          return nil, flag .. " needs a positive number, not " .. v
+        end
+        v = n
+      end
+      opts[f[1]] = v
+    end
+  end
+  return opts
+end
+
+-- "HOST:PORT" (or ":PORT", "PORT") -> host, port; "off" -> false.
+function M.parse_addr(s)
+  if s == "off" or s == "0" then return false end
+  local host, port = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not host then host, port = s:match("^([^:]*):(%d+)$") end
+  if not host then port = s:match("^(%d+)$") end
+  port = tonumber(port)
+  if not port or port > 65535 then return nil, "--metrics-addr wants HOST:PORT (e.g. :8080) or off" end
+  if not host or host == "" then host = "0.0.0.0" end
+  return host, port
+end
+
+local function split(s)
+  local out = {}
+  for part in tostring(s):gmatch("[^,%s]+") do out[#out + 1] = part:lower() end
+  return out
+end
+
+function M.run(sys, args)
+  local opts, perr = M.parse(args, FLAGS)
+  if not opts then
+    sys.stderr("smop run: " .. perr .. "\n" .. M.USAGE .. "\n")
+    return 2
+  end
+  if opts.help then
+    sys.stdout(M.USAGE .. "\n")
+    return 0
+  end
+  local host, port = M.parse_addr(opts.metrics_addr or ":8080")
+  if host == nil then
+    sys.stderr("smop run: " .. port .. "\n")
+    return 2
+  end
+  local kinds = opts.kinds and split(opts.kinds) or operator.KINDS
+  for _, k in ipairs(kinds) do
+    if not pcall(require, "kinds." .. k) then
+      sys.stderr("smop run: --kinds: no kind script kinds." .. k .. " (known: "
+        .. table.concat(operator.KINDS, ", ") .. ")\n")
+      return 2
+    end
+  end
+  local cfg, cerr = config.load({ kubeconfig = opts.kubeconfig, context = opts.context,
+    read_file = sys.read_file, getenv = sys.getenv })
+  if not cfg then
+    sys.stderr("smop run: no usable Kubernetes configuration: " .. tostring(cerr) .. "\n")
+    return 1
+  end
+  for _, w in ipairs(cfg.warnings or {}) do log.warn(w, { source = cfg.source }) end
+  local endpoint = opts.aws_endpoint_url or sys.getenv("AWS_ENDPOINT_URL")
+  local op, err = operator.start({
+    kube = kube_client.new(cfg), kinds = kinds, namespace = opts.namespace,
+    label_selector = opts.label_selector, resync = opts.resync,
+    max_concurrent = opts.max_concurrent and math.floor(opts.max_concurrent),
+    poll_interval = opts.poll_interval, error_interval = opts.error_interval,
+    aws = { endpoint_url = endpoint,
+      endpoints = { sagemaker = sys.getenv("AWS_DEFAULT_SAGEMAKER_ENDPOINT") } },
+    listen = host and { host = host, port = port } or nil,
+    script_version = "builtin-" .. tostring(sys.version),
+    instance = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop",
+  })
+  if not op then
+    sys.stderr("smop run: " .. tostring(err) .. "\n")
+    return 1
+  end
+  log.info("operator started", { kubernetes = cfg.source, server = cfg.server,
+    namespace = opts.namespace or "(all)", probes = op.url })
+  local signal = sys.wait_signal()
+  log.info("stopping", { signal = signal })
+  op:stop(opts.shutdown_timeout or 10)
+  return 0
+end
+
+return M

@@ -1,0 +1,163 @@
+-- The operator: one controller per kind sharing a Kubernetes client, an
+-- Event recorder and the AWS clients, plus the probe server. `smop run`
+-- and `smop dev` both start it with this.
+--
+--   local operator = require("operator")
+--   local op = assert(operator.start{
+--     kube = kube_client,                 -- kube.client (writes, informers)
+--     kinds = { "trainingjob" },          -- modules kinds.<name> (default M.KINDS)
+--     namespace = nil,                    -- watch one namespace (nil: all)
+--     label_selector = nil, resync = 3600,
+--     max_concurrent = 16,                -- syncs in flight per kind
+--     poll_interval = 30,                 -- while a resource is not terminal
+--     error_interval = 300,               -- after an Error that a retry cannot fix
+--     status_refresh = 600,               -- lastCheckTime of an unchanged status
+--     aws = { credentials =, endpoint_url =, endpoints = { sagemaker = url } },
+--     listen = { host = "127.0.0.1", port = 8081 } | nil,   -- /metrics, /healthz, /readyz
+--     script_version = "...", instance = "hostname" })
+--   op:ready()   op:state()   op.url (probe server)   op:stop(deadline_seconds)
+--
+-- Informer trouble (API server unreachable, 401/403, CRD missing) is
+-- retried by the informer with backoff; a watcher task logs each new error
+-- once, with what to do about it, and /readyz stays 503 meanwhile.
+local aws = require("operator.aws")
+local controller = require("operator.controller")
+local events = require("operator.events")
+local health = require("operator.health")
+local log = require("smop.log")
+local metrics = require("operator.metrics")
+local server = require("smop.server")
+local task = require("smop.task")
+
+local M = {}
+local Operator = {}
+Operator.__index = Operator
+
+M.KINDS = { "trainingjob" }
+
+-- What to do about an informer's error, by its HTTP status.
+local HINTS = {
+  { "%f[%d]401%f[%D]", "the API server refused the credentials: check the kubeconfig user or the "
+    .. "service account token" },
+  { "%f[%d]403%f[%D]", "permission denied: give the operator's service account get/list/watch/patch "
+    .. "on this resource (deploy/ has the Role and ClusterRole)" },
+  { "%f[%d]404%f[%D]", "the resource is not served: install the CRDs (kubectl apply -f crds/)" },
+}
+
+local function hint(text)
+  for _, h in ipairs(HINTS) do
+    if text:find(h[1]) then return h[2] end
+  end
+  return "is the API server reachable? (kubeconfig server URL, network, CA)"
+end
+
+function M.start(opts)
+  local self = setmetatable({ controllers = {}, opts = opts, metrics = metrics.new() }, Operator)
+  self.events = events.new({ kube = opts.kube, component = "smop",
+    instance = opts.instance or "smop" })
+  local aws_opts = { metrics = self.metrics }
+  for k, v in pairs(opts.aws or {}) do aws_opts[k] = v end
+  local env_base = {
+    kube = opts.kube, events = self.events, metrics = self.metrics,
+    aws = aws.new(aws_opts),
+    script_version = opts.script_version, poll_interval = opts.poll_interval or 30,
+    error_interval = opts.error_interval or 300, status_refresh = opts.status_refresh or 600,
+  }
+  for _, name in ipairs(opts.kinds or M.KINDS) do
+    local kind = type(name) == "table" and name or require("kinds." .. name)
+    local env = {}
+    for k, v in pairs(env_base) do env[k] = v end
+    env.kind = kind
+    local ctl = controller.new({
+      kind = kind, env = env, namespace = opts.namespace, max_concurrent = opts.max_concurrent,
+      queue = opts.queue,
+      open_informer = function(path)
+        return opts.kube:informer({ path = path, label_selector = opts.label_selector,
+          resync = opts.resync or 3600 })
+      end,
+    })
+    local ok, err = ctl:start()
+    if not ok then
+      self:stop(1)
+      return nil, string.format("%s: %s", kind.plural, tostring(err))
+    end
+    self.controllers[#self.controllers + 1] = ctl
+    log.info("watching", { kind = kind.kind, path = ctl.path })
+  end
+  if opts.listen then
+    local srv, err = server.listen({ host = opts.listen.host, port = opts.listen.port,
+      handler = metrics.handler(self.metrics, health.handler(self)) })
+    if not srv then
+      self:stop(1)
+      return nil, "cannot serve the probes: " .. tostring(err)
+    end
+    self.server, self.url = srv, srv.url
+  end
+  self.metrics:collector(function(emit) self:collect(emit) end)
+  self.watcher = task.spawn(function() self:watch_informers() end)
+  return self
+end
+
+-- Scrape-time metrics: queues and informers.
+function Operator:collect(emit)
+  for _, ctl in ipairs(self.controllers) do
+    local st = ctl:state()
+    local kind, res = { kind = ctl.kind.kind }, { resource = ctl.kind.plural }
+    emit("smop_workqueue_depth", kind, st.queue or 0)
+    emit("smop_workqueue_retries_total", kind, st.retries or 0)
+    emit("smop_watch_restarts_total", res, st.restarts or 0)
+    emit("smop_watch_relists_total", res, st.relists or 0)
+    emit("smop_informer_synced", res, st.synced and 1 or 0)
+  end
+end
+
+function Operator:ready()
+  for _, ctl in ipairs(self.controllers) do
+    if not ctl:synced() then return false end
+  end
+  return #self.controllers > 0
+end
+
+function Operator:state()
+  local list = {}
+  for i, ctl in ipairs(self.controllers) do list[i] = ctl:state() end
+  return { ready = self:ready(), controllers = list }
+end
+
+-- Logs each informer's new error once, and when it recovers.
+function Operator:watch_informers()
+  local seen, ready_logged = {}, false
+  self.wake = task.condition()
+  while not self.stopping do
+    for _, ctl in ipairs(self.controllers) do
+      local st = ctl:state()
+      local err = st.last_error
+      if err and err ~= seen[ctl] then
+        log.warn("cannot list/watch " .. ctl.kind.plural .. ": " .. hint(err),
+          { kind = ctl.kind.kind, path = ctl.path, phase = st.phase, error = err })
+      elseif not err and seen[ctl] then
+        log.info("list/watch recovered", { kind = ctl.kind.kind, path = ctl.path })
+      end
+      seen[ctl] = err
+    end
+    if not ready_logged and self:ready() then
+      ready_logged = true
+      log.info("caches synced; ready", { kinds = #self.controllers })
+    end
+    self.wake:wait(2)
+  end
+end
+
+-- Stops every controller (running syncs get up to deadline seconds), the
+-- probe server and the Event recorder.
+function Operator:stop(deadline)
+  self.stopping = true
+  if self.wake then self.wake:notify_all() end
+  if self.server then self.server:close() end
+  for _, ctl in ipairs(self.controllers) do ctl:shutdown() end
+  local limit = task.now() + (deadline or 10)
+  for _, ctl in ipairs(self.controllers) do ctl:wait(limit) end
+  if self.events then self.events:close(math.max(0.1, limit - task.now())) end
+end
+
+return M

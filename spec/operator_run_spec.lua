@@ -1,0 +1,121 @@
+-- `smop run` as a process, against `smop fake-kube` and `smop fake-aws`
+-- processes: bad configuration, an API server without the CRDs (unready,
+-- a log line saying what to do, then recovery), and a SIGKILL right after
+-- a create whose answer was lost (the restarted operator finds the job
+-- instead of creating a second one).
+local dev = require("spec.support.dev")
+local fake_aws = require("spec.support.fake_aws")
+local fake_kube = require("spec.support.fake_kube")
+local smop = require("spec.support.smop")
+
+local CRD = "crds/sagemaker.aws.amazon.com_trainingjobs.yaml"
+
+local function curl_status(url)
+  local out = fake_kube.run("curl -s -o /dev/null -w '%{http_code}' " .. smop.quote(url))
+  return tonumber(out)
+end
+
+local function aws_env(url, dir)
+  return string.format("HOME=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_ENDPOINT_URL=%s "
+    .. "AWS_EC2_METADATA_DISABLED=true", smop.quote(dir), fake_aws.KEY, smop.quote(fake_aws.SECRET),
+    smop.quote(url))
+end
+
+describe("smop run", function()
+  it("refuses bad arguments and a missing kubeconfig plainly", function()
+    local _, err, code = smop.run({ "run", "--bogus" })
+    assert.are.equal(2, code)
+    assert.is_truthy(err:find("unknown argument --bogus", 1, true))
+    _, err, code = smop.run({ "run", "--max-concurrent", "none" })
+    assert.are.equal(2, code)
+    assert.is_truthy(err:find("--max-concurrent needs a positive number", 1, true))
+    _, err, code = smop.run({ "run", "--kubeconfig", "/nonexistent/kubeconfig" })
+    assert.are.equal(1, code)
+    assert.is_truthy(err:find("no usable Kubernetes configuration", 1, true), err)
+    assert.is_truthy(err:find("/nonexistent/kubeconfig", 1, true), err)
+  end)
+
+  if not fake_kube.kubectl_available() then
+    pending("needs " .. fake_kube.KUBECTL)
+    return
+  end
+
+  it("stays unready while the CRDs are missing, says so, and recovers", function()
+    local fk = fake_kube.start()
+    local op
+    finally(function()
+      if op then op.kill() end
+      fk.stop()
+    end)
+    op = dev.run_operator({ "--kubeconfig", fk.kubeconfig, "--metrics-addr", "127.0.0.1:0" })
+    local probes = op.wait_log("probes=(http://127%.0%.0%.1:%d+)")
+    assert.are.equal(200, curl_status(probes .. "/healthz"))
+    op.wait_log("install the CRDs")
+    assert.are.equal(503, curl_status(probes .. "/readyz"))
+    local body = fake_kube.run("curl -s " .. smop.quote(probes .. "/readyz"))
+    assert.is_truthy(body:find("/apis/sagemaker.aws.amazon.com/v1/trainingjobs", 1, true), body)
+
+    local _, err, code = fk.kubectl({ "apply", "-f", CRD })
+    assert.are.equal(0, code, err)
+    for _ = 1, 600 do
+      if curl_status(probes .. "/readyz") == 200 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.are.equal(200, curl_status(probes .. "/readyz"))
+    assert.are.equal(0, op.kill("TERM"))
+    assert.is_truthy(op.stderr:find("stopping", 1, true))
+  end)
+
+  it("creates no second job after a SIGKILL between create and status write", function()
+    local fk = fake_kube.start({ crds = { CRD } })
+    local fa = fake_aws.start({ "--speed", "0" })
+    local home = smop.tempdir()
+    local op
+    finally(function()
+      if op then op.kill("KILL") end
+      fa.stop()
+      fk.stop()
+      os.execute("rm -rf " .. smop.quote(home))
+    end)
+    local args = { "--kubeconfig", fk.kubeconfig, "--metrics-addr", "off", "--poll-interval", "0.2" }
+    -- the create is carried out, its answer lost, and every describe hangs:
+    -- the status cannot learn of the job before the kill
+    fake_aws.curl(fa.url, "POST", "/_smop/faults",
+      { kind = "drop", operation = "CreateTrainingJob", count = 1 })
+    fake_aws.curl(fa.url, "POST", "/_smop/faults", { kind = "latency", operation = "DescribeTrainingJob",
+      seconds = 60 })
+    op = dev.run_operator(args, aws_env(fa.url, home))
+    local _, err, code = fk.kubectl({ "apply", "-f", "examples/xgboost-mnist-trainingjob.yaml" })
+    assert.are.equal(0, code, err)
+    local calls
+    for _ = 1, 300 do
+      calls = fake_aws.curl(fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
+      if #calls > 0 then break end
+      os.execute("sleep 0.05")
+    end
+    assert.is_true(#calls > 0)
+    op.kill("KILL")
+    local recorded = fk.kubectl({ "get", "trainingjob", "xgboost-mnist", "-o",
+      "jsonpath={.status.sageMakerTrainingJobName}" })
+    assert.are.equal("", recorded)
+    fake_aws.curl(fa.url, "DELETE", "/_smop/faults")
+
+    op = dev.run_operator(args, aws_env(fa.url, home))
+    local status
+    for _ = 1, 300 do
+      status = fk.kubectl({ "get", "trainingjob", "xgboost-mnist", "-o",
+        "jsonpath={.status.trainingJobStatus}" })
+      if status == "InProgress" then break end
+      os.execute("sleep 0.1")
+    end
+    assert.are.equal("InProgress", status)
+    calls = fake_aws.curl(fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
+    assert.is_true(calls[1].dropped)
+    for i = 2, #calls do
+      assert.are.equal("ResourceInUse", calls[i].error)
+    end
+    local listed = fake_aws.aws(fa.url, { "--region", "us-west-2", "sagemaker", "list-training-jobs",
+      "--query", "length(TrainingJobSummaries)" })
+    assert.are.equal("1\n", listed)
+  end)
+end)
