@@ -35,6 +35,28 @@ describe("smop run", function()
     assert.is_truthy(err:find("/nonexistent/kubeconfig", 1, true), err)
   end)
 
+  it("takes --log-format and --log-level after the command name", function()
+    local _, err, code = smop.run({ "run", "--log-format", "xml" })
+    assert.are.equal(2, code)
+    assert.is_truthy(err:find("--log-format must be text or json, not 'xml'", 1, true), err)
+    -- smop dev logs the operator's start; SIGINT after a few seconds ends it
+    local errfile = os.tmpname()
+    local p = assert(io.popen(string.format("timeout -s INT 5 %s dev --log-format json >/dev/null 2>%s",
+      smop.quote(smop.bin), smop.quote(errfile))))
+    p:close()
+    local f = assert(io.open(errfile))
+    err = f:read("a")
+    f:close()
+    os.remove(errfile)
+    local msgs = {}
+    for line in err:gmatch("[^\n]+") do
+      local entry = require("smop.json").decode(line)   -- every line one JSON object
+      assert.is_truthy(entry, line)
+      msgs[#msgs + 1] = entry.msg
+    end
+    assert.is_truthy(table.concat(msgs, "|"):find("smop dev stopping", 1, true), err)
+  end)
+
   if not fake_kube.kubectl_available() then
     pending("needs " .. fake_kube.KUBECTL)
     return

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "log.h"
 #include "lvm.h"
 
 #define SYS_MAX_FILE ((long)64 << 20)
@@ -265,6 +266,36 @@ static int l_wait_signal(lua_State *L)
     return lvm_task_suspend(L, (lua_KContext)slot, k_signal);
 }
 
+/* sys.set_log{ format = "text"|"json", level = "debug"|"info"|"warn"|"error" }:
+ * commands accept --log-format/--log-level after their name too. */
+static int l_set_log(lua_State *L)
+{
+    const char *format, *level;
+    enum log_level lv;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_getfield(L, 1, "format");
+    lua_getfield(L, 1, "level");
+    format = luaL_optstring(L, 2, NULL);
+    level = luaL_optstring(L, 3, NULL);
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "--log-format must be text or json, not '%s'", format);
+        return 2;
+    }
+    if (level && log_parse_level(level, &lv) != SMOP_OK) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "--log-level must be debug, info, warn or error, not '%s'", level);
+        return 2;
+    }
+    if (format)
+        log_set_json(strcmp(format, "json") == 0);
+    if (level)
+        log_set_level(lv);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int l_is_tty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -278,7 +309,7 @@ void lsys_push(lua_State *L)
         {"getenv", l_getenv},         {"read_file", l_read_file},
         {"write_file", l_write_file}, {"is_tty", l_is_tty},
         {"rename", l_rename},         {"wait_signal", l_wait_signal},
-        {"list_dir", l_list_dir},
+        {"list_dir", l_list_dir},     {"set_log", l_set_log},
         {NULL, NULL}};
 
     if (luaL_newmetatable(L, SIGNAL_MT)) {

@@ -21,6 +21,7 @@
  *   sys.list_dir(path)   -> { names, sorted } | nil, err   (no "." or "..")
  *   sys.wait_signal()    -> "SIGINT" | "SIGTERM"   (yields the task until one arrives;
  *                           while a task waits, those signals do not kill the process)
+ *   sys.set_log{format=, level=} -> true | nil, err   (text|json; debug..error)
  *   sys.is_tty(fd)       -> boolean
  *   sys.version          the version string
  */

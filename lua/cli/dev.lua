@@ -22,7 +22,7 @@ local yaml = require("smop.yaml")
 local M = {}
 
 M.USAGE = "usage: smop dev [--crds DIR] [--kubeconfig-out FILE] [--kube-port P] [--aws-port P]\n"
-  .. "  [--aws-speed X] [--poll-interval SECONDS] [--probe-port P]"
+  .. "  [--aws-speed X] [--poll-interval SECONDS] [--probe-port P] [--log-format text|json] [--log-level L]"
 
 local FLAGS = {
   ["--crds"] = { "crds" },
@@ -32,6 +32,8 @@ local FLAGS = {
   ["--aws-speed"] = { "aws_speed" },
   ["--poll-interval"] = { "poll_interval", "number" },
   ["--probe-port"] = { "probe_port", "number" },
+  ["--log-format"] = { "log_format" },
+  ["--log-level"] = { "log_level" },
 }
 
 -- Every CustomResourceDefinition document in dir's *.yaml files.
@@ -81,6 +83,10 @@ function M.run(sys, args)
   local opts, perr = run.parse(args, FLAGS)
   local speed = opts and tonumber(opts.aws_speed or "1")
   if opts and (not speed or speed < 0) then perr, opts = "--aws-speed needs a number >= 0", nil end
+  if opts then
+    local ok, lerr = run.apply_log_flags(sys, opts)
+    if not ok then opts, perr = nil, lerr end
+  end
   if not opts then
     sys.stderr("smop dev: " .. perr .. "\n" .. M.USAGE .. "\n")
     return 2

@@ -15,10 +15,10 @@ local operator = require("operator")
 local M = {}
 
 M.USAGE = table.concat({
-  "usage: smop [--log-format json] run [--kubeconfig FILE] [--context NAME] [--namespace NS]",
+  "usage: smop run [--kubeconfig FILE] [--context NAME] [--namespace NS] [--log-format text|json]",
   "  [--kinds trainingjob,...] [--label-selector SEL] [--max-concurrent N] [--poll-interval SECONDS]",
   "  [--resync SECONDS] [--error-interval SECONDS] [--metrics-addr HOST:PORT|off]",
-  "  [--aws-endpoint-url URL] [--shutdown-timeout SECONDS]",
+  "  [--aws-endpoint-url URL] [--shutdown-timeout SECONDS] [--log-level debug|info|warn|error]",
 }, "\n")
 
 -- flag -> { key, kind = "string"|"number" }
@@ -35,6 +35,8 @@ local FLAGS = {
   ["--metrics-addr"] = { "metrics_addr" },
   ["--aws-endpoint-url"] = { "aws_endpoint_url" },
   ["--shutdown-timeout"] = { "shutdown_timeout", "number" },
+  ["--log-format"] = { "log_format" },
+  ["--log-level"] = { "log_level" },
 }
 
 -- Parses args with a FLAGS-like table; returns opts or nil, message.
@@ -85,8 +87,18 @@ local function split(s)
   return out
 end
 
+-- --log-format/--log-level given after the command name.
+function M.apply_log_flags(sys, opts)
+  if not (opts.log_format or opts.log_level) then return true end
+  return sys.set_log({ format = opts.log_format, level = opts.log_level })
+end
+
 function M.run(sys, args)
   local opts, perr = M.parse(args, FLAGS)
+  if opts then
+    local ok, lerr = M.apply_log_flags(sys, opts)
+    if not ok then opts, perr = nil, lerr end
+  end
   if not opts then
     sys.stderr("smop run: " .. perr .. "\n" .. M.USAGE .. "\n")
     return 2
