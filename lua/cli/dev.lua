@@ -80,21 +80,12 @@ local function wait_ready(op)
 end
 
 function M.run(sys, args)
-  local opts, perr = run.parse(args, FLAGS)
-  local speed = opts and tonumber(opts.aws_speed or "1")
-  if opts and (not speed or speed < 0) then perr, opts = "--aws-speed needs a number >= 0", nil end
-  if opts then
-    local ok, lerr = run.apply_log_flags(sys, opts)
-    if not ok then opts, perr = nil, lerr end
-  end
-  if not opts then
-    sys.stderr("smop dev: " .. perr .. "\n" .. M.USAGE .. "\n")
-    return 2
-  end
-  if opts.help then
-    sys.stdout(M.USAGE .. "\n")
-    return 0
-  end
+  local opts, code = run.parse_command(sys, "dev", args, FLAGS, M.USAGE, function(o)
+    local speed = tonumber(o.aws_speed or "1")
+    if not speed or speed < 0 then return "--aws-speed needs a number >= 0" end
+  end)
+  if not opts then return code end
+  local speed = tonumber(opts.aws_speed or "1")
   local docs, cerr = read_crds(sys, opts.crds or "crds")
   if not docs then
     sys.stderr("smop dev: " .. cerr .. "\n")

@@ -93,20 +93,33 @@ function M.apply_log_flags(sys, opts)
   return sys.set_log({ format = opts.log_format, level = opts.log_level })
 end
 
-function M.run(sys, args)
-  local opts, perr = M.parse(args, FLAGS)
+-- A command's arguments, parsed with flags; check(opts) may refuse them with
+-- a message. Applies the log flags and answers --help and usage errors:
+-- returns opts, or nil and the exit code.
+function M.parse_command(sys, name, args, flags, usage, check)
+  local opts, perr = M.parse(args, flags)
+  if opts and check then
+    perr = check(opts)
+    if perr then opts = nil end
+  end
   if opts then
     local ok, lerr = M.apply_log_flags(sys, opts)
     if not ok then opts, perr = nil, lerr end
   end
   if not opts then
-    sys.stderr("smop run: " .. perr .. "\n" .. M.USAGE .. "\n")
-    return 2
+    sys.stderr("smop " .. name .. ": " .. perr .. "\n" .. usage .. "\n")
+    return nil, 2
   end
   if opts.help then
-    sys.stdout(M.USAGE .. "\n")
-    return 0
+    sys.stdout(usage .. "\n")
+    return nil, 0
   end
+  return opts
+end
+
+function M.run(sys, args)
+  local opts, code = M.parse_command(sys, "run", args, FLAGS, M.USAGE)
+  if not opts then return code end
   local host, port = M.parse_addr(opts.metrics_addr or ":8080")
   if host == nil then
     sys.stderr("smop run: " .. port .. "\n")
