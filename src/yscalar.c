@@ -241,4 +241,3 @@ int yscalar_needs_quotes(const char *s, size_t n)
         return 1;
     return 0;
 }
-
