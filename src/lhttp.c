@@ -131,23 +131,6 @@ static long opt_ms(lua_State *L, const char *key)
     return s * 1000 < 1 ? 1 : (long)(s * 1000 + 0.5);
 }
 
-static void check_options(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        size_t i;
-
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "http: options are a table of names");
-        for (i = 0; option_names[i]; i++)
-            if (strcmp(option_names[i], lua_tostring(L, -1)) == 0)
-                break;
-        if (!option_names[i])
-            luaL_error(L, "http: unknown option %s", lua_tostring(L, -1));
-    }
-}
 
 /* Fills req from the options table at index 1; pushes anchors. */
 static void read_options(lua_State *L, http_request *req)
@@ -156,7 +139,7 @@ static void read_options(lua_State *L, http_request *req)
     size_t n = 0;
     int hidx;
 
-    check_options(L);
+    lvm_check_options(L, 1, option_names, "http");
     luaL_checkstack(L, 20, NULL);
     memset(req, 0, sizeof *req);
     req->url = opt_string(L, "url", NULL);

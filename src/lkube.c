@@ -84,22 +84,12 @@ static const char *const option_names[] = {
 static void check_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        size_t i;
-
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "kube.informer: options are a table of names");
-        if (strcmp(lua_tostring(L, -1), "token_file") == 0)
-            luaL_error(L, "kube.informer: token_file is not an option: pass token = a function "
-                          "that reads it (kube.client's :informer does)");
-        for (i = 0; option_names[i]; i++)
-            if (strcmp(option_names[i], lua_tostring(L, -1)) == 0)
-                break;
-        if (!option_names[i])
-            luaL_error(L, "kube.informer: unknown option %s", lua_tostring(L, -1));
-    }
+    lua_getfield(L, 1, "token_file");
+    if (!lua_isnil(L, -1))
+        luaL_error(L, "kube.informer: token_file is not an option: pass token = a function "
+                      "that reads it (kube.client's :informer does)");
+    lua_pop(L, 1);
+    lvm_check_options(L, 1, option_names, "kube.informer");
 }
 
 /* Leaves the value on the stack (it anchors the string). */

@@ -529,23 +529,6 @@ static const char *const option_names[] = {
     "handler", "host", "port", "tls", "max_body", "max_connections", "idle_timeout", NULL,
 };
 
-static void check_options(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        size_t i;
-
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "server.listen: options are a table of names");
-        for (i = 0; option_names[i]; i++)
-            if (strcmp(option_names[i], lua_tostring(L, -1)) == 0)
-                break;
-        if (!option_names[i])
-            luaL_error(L, "server.listen: unknown option %s", lua_tostring(L, -1));
-    }
-}
 
 static lua_Integer opt_integer(lua_State *L, int idx, const char *key, lua_Integer dflt,
                                lua_Integer min, lua_Integer max)
@@ -583,7 +566,7 @@ static int l_listen(lua_State *L)
     char err[256];
     int sidx;
 
-    check_options(L);
+    lvm_check_options(L, 1, option_names, "server.listen");
     lua_settop(L, 1);
     memset(&cfg, 0, sizeof cfg);
     if (lua_getfield(L, 1, "handler") != LUA_TFUNCTION)

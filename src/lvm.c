@@ -418,6 +418,27 @@ int lvm_run(lvm *vm, lvm_task *until)
     return SMOP_OK;
 }
 
+/* ---- options tables of host modules ---- */
+
+void lvm_check_options(lua_State *L, int idx, const char *const *names, const char *who)
+{
+    size_t i;
+
+    idx = lua_absindex(L, idx);
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "%s: options are a table of names", who);
+        for (i = 0; names[i]; i++)
+            if (strcmp(names[i], lua_tostring(L, -1)) == 0)
+                break;
+        if (!names[i])
+            luaL_error(L, "%s: unknown option %s", who, lua_tostring(L, -1));
+    }
+}
+
 /* ---- waiters parked on an object's slot ---- */
 
 #define WAIT_MT "smop.wait"

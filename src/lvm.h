@@ -140,6 +140,11 @@ void lvm_wait_push(lua_State *L, lvm_wait **slot, int anchor);
 int lvm_wait_wake(lvm_wait **slot);
 void lvm_wait_detach(lvm_wait **slot);
 
+/* For host modules taking an options table at `idx`: raises "<who>: unknown
+ * option X" for any key not in `names` (NULL-terminated), so a typo in a
+ * script fails loudly instead of being ignored. */
+void lvm_check_options(lua_State *L, int idx, const char *const *names, const char *who);
+
 /* Runs the libuv loop until `until` has finished (or, if NULL, until nothing
  * is left to do). Returns SMOP_OK, or SMOP_ERR if the loop stopped first. */
 int lvm_run(lvm *vm, lvm_task *until);

@@ -15,7 +15,7 @@
 --   # then: kubectl apply -f examples/xgboost-mnist-trainingjob.yaml ...
 local dev = require("operator.dev")
 local log = require("smop.log")
-local run = require("cli.run")
+local cli_args = require("cli.args")
 local task = require("smop.task")
 local yaml = require("smop.yaml")
 
@@ -80,7 +80,7 @@ local function wait_ready(op)
 end
 
 function M.run(sys, args)
-  local opts, code = run.parse_command(sys, "dev", args, FLAGS, M.USAGE, function(o)
+  local opts, code = cli_args.parse_command(sys, "dev", args, FLAGS, M.USAGE, function(o)
     local speed = tonumber(o.aws_speed or "1")
     if not speed or speed < 0 then return "--aws-speed needs a number >= 0" end
   end)

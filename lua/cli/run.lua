@@ -9,6 +9,7 @@
 -- failure: the operator logs what is wrong, stays unready and retries.
 local config = require("kube.config")
 local kube_client = require("kube.client")
+local cli_args = require("cli.args")
 local log = require("smop.log")
 local operator = require("operator")
 
@@ -39,36 +40,6 @@ local FLAGS = {
   ["--log-level"] = { "log_level" },
 }
 
--- Parses args with a FLAGS-like table; returns opts or nil, message.
-function M.parse(args, flags)
-  local opts = {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local flag, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
-    flag = flag or a
-    if flag == "--help" or flag == "-h" then
-      opts.help = true
-      i = i + 1
-    else
-      local f = flags[flag]
-      if not f then return nil, "unknown argument " .. a end
-      local v = inline or args[i + 1]
-      i = i + (inline and 1 or 2)
-      if v == nil or v == "" then return nil, flag .. " needs a value" end
-      if f[2] == "number" then
-        local n = tonumber(v)
-        if not n or n <= 0 or n ~= n or n == math.huge then
-          return nil, flag .. " needs a positive number, not " .. v
-        end
-        v = n
-      end
-      opts[f[1]] = v
-    end
-  end
-  return opts
-end
-
 -- "HOST:PORT" (or ":PORT", "PORT") -> host, port; "off" -> false.
 function M.parse_addr(s)
   if s == "off" or s == "0" then return false end
@@ -87,38 +58,8 @@ local function split(s)
   return out
 end
 
--- --log-format/--log-level given after the command name.
-function M.apply_log_flags(sys, opts)
-  if not (opts.log_format or opts.log_level) then return true end
-  return sys.set_log({ format = opts.log_format, level = opts.log_level })
-end
-
--- A command's arguments, parsed with flags; check(opts) may refuse them with
--- a message. Applies the log flags and answers --help and usage errors:
--- returns opts, or nil and the exit code.
-function M.parse_command(sys, name, args, flags, usage, check)
-  local opts, perr = M.parse(args, flags)
-  if opts and check then
-    perr = check(opts)
-    if perr then opts = nil end
-  end
-  if opts then
-    local ok, lerr = M.apply_log_flags(sys, opts)
-    if not ok then opts, perr = nil, lerr end
-  end
-  if not opts then
-    sys.stderr("smop " .. name .. ": " .. perr .. "\n" .. usage .. "\n")
-    return nil, 2
-  end
-  if opts.help then
-    sys.stdout(usage .. "\n")
-    return nil, 0
-  end
-  return opts
-end
-
 function M.run(sys, args)
-  local opts, code = M.parse_command(sys, "run", args, FLAGS, M.USAGE)
+  local opts, code = cli_args.parse_command(sys, "run", args, FLAGS, M.USAGE)
   if not opts then return code end
   local host, port = M.parse_addr(opts.metrics_addr or ":8080")
   if host == nil then
