@@ -55,8 +55,17 @@ describe("smop dev", function()
     assert.is_truthy(scraped:find('smop_informer_synced{resource="trainingjobs"} 1', 1, true), scraped)
     local ns = d.kubectl({ "get", "namespace", "sagemaker-k8s-operator-system", "-o", "name" })
     assert.are.equal("namespace/sagemaker-k8s-operator-system\n", ns)
+    -- the operator holds its Lease there, as an installed one with --leader-elect
+    local holder
+    d.wait("the Lease", function()
+      holder = d.kubectl({ "get", "lease", "smop.sagemaker.aws.amazon.com", "-n",
+        "sagemaker-k8s-operator-system", "-o", "jsonpath={.spec.holderIdentity}" })
+      return holder ~= ""
+    end)
+    assert.is_truthy(holder:find("^smop%-dev_"), holder)
     assert.are.equal(0, d.stop())
     assert.is_truthy(d.stderr:find("smop dev stopping", 1, true))
+    assert.is_truthy(d.stderr:find("released the leader lease", 1, true), d.stderr)
   end)
 
   it("runs the example TrainingJob to Completed, and stops one deleted mid-run", function()

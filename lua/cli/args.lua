@@ -2,8 +2,29 @@
 -- described by a table, --help, usage errors, and the log flags.
 local M = {}
 
--- flags: flag -> { key, "number" (optional: a positive number) }.
--- Parses args; returns opts or nil, message.
+-- One flag's value: f = { key, "number" (a positive number) | "flag" (no
+-- value; --flag=false turns it off) | nil (a string) }; inline is the part
+-- after "=", following the next argument. Returns the value or nil, message.
+function M.value(f, flag, inline, following)
+  if f[2] == "flag" then
+    if inline and inline ~= "true" and inline ~= "false" then
+      return nil, flag .. " takes no value (or =true, =false), not " .. inline
+    end
+    return inline ~= "false"
+  end
+  local v = inline or following
+  if v == nil or v == "" then return nil, flag .. " needs a value" end
+  if f[2] == "number" then
+    local n = tonumber(v)
+    if not n or n <= 0 or n ~= n or n == math.huge then
+      return nil, flag .. " needs a positive number, not " .. v
+    end
+    return n
+  end
+  return v
+end
+
+-- flags: flag -> f (as above). Parses args; returns opts or nil, message.
 function M.parse(args, flags)
   local opts = {}
   local i = 1
@@ -17,17 +38,10 @@ function M.parse(args, flags)
     else
       local f = flags[flag]
       if not f then return nil, "unknown argument " .. a end
-      local v = inline or args[i + 1]
-      i = i + (inline and 1 or 2)
-      if v == nil or v == "" then return nil, flag .. " needs a value" end
-      if f[2] == "number" then
-        local n = tonumber(v)
-        if not n or n <= 0 or n ~= n or n == math.huge then
-          return nil, flag .. " needs a positive number, not " .. v
-        end
-        v = n
-      end
+      local v, err = M.value(f, flag, inline, args[i + 1])
+      if err then return nil, err end
       opts[f[1]] = v
+      i = i + ((inline or f[2] == "flag") and 1 or 2)
     end
   end
   return opts

@@ -92,7 +92,8 @@ function M.run(sys, args)
     return 1
   end
   local sb, err = dev.start({ crds = docs, kube_port = opts.kube_port, aws_port = opts.aws_port,
-    aws_speed = speed, poll_interval = opts.poll_interval, probe_port = opts.probe_port or 0 })
+    aws_speed = speed, poll_interval = opts.poll_interval, probe_port = opts.probe_port or 0,
+    leader_elect = true })
   if not sb then
     sys.stderr("smop dev: " .. tostring(err) .. "\n")
     return 1

@@ -3,15 +3,24 @@
 -- SageMaker kinds and reconciles them until SIGINT or SIGTERM, then stops
 -- taking work and lets running syncs finish (--shutdown-timeout).
 --
+-- With --leader-elect only the replica holding the Lease syncs; the others
+-- keep their caches warm. --shard i/n gives this replica one n-th of the
+-- objects (with leader election, a Lease per shard).
+--
 -- Exit codes: 0 after a signal, 2 usage, 1 when it cannot start (no usable
--- Kubernetes configuration, the probe port in use). An API server that does
+-- Kubernetes configuration, the probe port in use) or lost the Lease (the
+-- kubelet restarts it as a candidate). An API server that does
 -- not answer, refuses the credentials or lacks the CRDs is not a start
 -- failure: the operator logs what is wrong, stays unready and retries.
 local config = require("kube.config")
 local kube_client = require("kube.client")
 local cli_args = require("cli.args")
+local encoding = require("util.encoding")
 local log = require("smop.log")
+local leader = require("operator.leader")
 local operator = require("operator")
+local shard = require("operator.shard")
+local task = require("smop.task")
 
 local M = {}
 
@@ -20,7 +29,11 @@ M.USAGE = table.concat({
   "  [--kinds trainingjob,...] [--label-selector SEL] [--max-concurrent N] [--poll-interval SECONDS]",
   "  [--resync SECONDS] [--error-interval SECONDS] [--metrics-addr HOST:PORT|off]",
   "  [--aws-endpoint-url URL] [--shutdown-timeout SECONDS] [--log-level debug|info|warn|error]",
+  "  [--shard I/N] [--leader-elect] [--leader-elect-namespace NS] [--leader-elect-id NAME]",
+  "  [--leader-elect-lease-duration SECONDS] [--leader-elect-renew-deadline SECONDS]",
+  "  [--leader-elect-retry-period SECONDS]",
 }, "\n")
+
 
 -- flag -> { key, kind = "string"|"number" }
 local FLAGS = {
@@ -38,6 +51,13 @@ local FLAGS = {
   ["--shutdown-timeout"] = { "shutdown_timeout", "number" },
   ["--log-format"] = { "log_format" },
   ["--log-level"] = { "log_level" },
+  ["--shard"] = { "shard" },
+  ["--leader-elect"] = { "leader_elect", "flag" },
+  ["--leader-elect-namespace"] = { "lease_namespace" },
+  ["--leader-elect-id"] = { "lease_name" },
+  ["--leader-elect-lease-duration"] = { "lease_duration", "number" },
+  ["--leader-elect-renew-deadline"] = { "renew_deadline", "number" },
+  ["--leader-elect-retry-period"] = { "retry_period", "number" },
 }
 
 -- "HOST:PORT" (or ":PORT", "PORT") -> host, port; "off" -> false.
@@ -58,8 +78,41 @@ local function split(s)
   return out
 end
 
+-- The leader election options, or nil, message.
+local function election(opts, cfg, sys, shard_info)
+  if not opts.leader_elect then return nil end
+  local name = opts.lease_name or leader.LEASE_NAME
+  if shard_info and not opts.lease_name then
+    name = string.format("%s-shard-%d-of-%d", name, shard_info.index, shard_info.count)
+  end
+  local host = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop"
+  return {
+    -- a short timeout: a renewal that hangs must not outlive the renew deadline
+    kube = kube_client.new(cfg, { timeout = math.max(1, (opts.renew_deadline or 10) / 2) }),
+    namespace = opts.lease_namespace or sys.getenv("POD_NAMESPACE") or cfg.namespace or "default",
+    name = name,
+    identity = host .. "_" .. encoding.uuid(),
+    lease_duration = opts.lease_duration, renew_deadline = opts.renew_deadline,
+    retry_period = opts.retry_period,
+  }
+end
+
+local function check(opts)
+  if opts.shard then
+    local owns, err = shard.parse(opts.shard)
+    if not owns then return err end
+  end
+  local d = opts.lease_duration or 15
+  local r = opts.renew_deadline or 10
+  local p = opts.retry_period or 2
+  if not (d > r and r > p) then
+    return string.format("leader election wants --leader-elect-lease-duration (%g) > "
+      .. "--leader-elect-renew-deadline (%g) > --leader-elect-retry-period (%g)", d, r, p)
+  end
+end
+
 function M.run(sys, args)
-  local opts, code = cli_args.parse_command(sys, "run", args, FLAGS, M.USAGE)
+  local opts, code = cli_args.parse_command(sys, "run", args, FLAGS, M.USAGE, check)
   if not opts then return code end
   local host, port = M.parse_addr(opts.metrics_addr or ":8080")
   if host == nil then
@@ -74,6 +127,8 @@ function M.run(sys, args)
       return 2
     end
   end
+  local owns, shard_info
+  if opts.shard then owns, shard_info = shard.parse(opts.shard) end
   local cfg, cerr = config.load({ kubeconfig = opts.kubeconfig, context = opts.context,
     read_file = sys.read_file, getenv = sys.getenv })
   if not cfg then
@@ -82,6 +137,8 @@ function M.run(sys, args)
   end
   for _, w in ipairs(cfg.warnings or {}) do log.warn(w, { source = cfg.source }) end
   local endpoint = opts.aws_endpoint_url or sys.getenv("AWS_ENDPOINT_URL")
+  local ended = task.condition()
+  local lost
   local op, err = operator.start({
     kube = kube_client.new(cfg), kinds = kinds, namespace = opts.namespace,
     label_selector = opts.label_selector, resync = opts.resync,
@@ -90,6 +147,12 @@ function M.run(sys, args)
     aws = { endpoint_url = endpoint,
       endpoints = { sagemaker = sys.getenv("AWS_DEFAULT_SAGEMAKER_ENDPOINT") } },
     listen = host and { host = host, port = port } or nil,
+    owns = owns,
+    leader_election = election(opts, cfg, sys, shard_info),
+    on_lost = function(why)
+      lost = why
+      ended:notify_all()
+    end,
     script_version = "builtin-" .. tostring(sys.version),
     instance = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop",
   })
@@ -98,8 +161,21 @@ function M.run(sys, args)
     return 1
   end
   log.info("operator started", { kubernetes = cfg.source, server = cfg.server,
-    namespace = opts.namespace or "(all)", probes = op.url })
-  local signal = sys.wait_signal()
+    namespace = opts.namespace or "(all)", probes = op.url, shard = opts.shard,
+    leader_lease = op.elector and (op.elector.namespace .. "/" .. op.elector.name) or nil })
+  local signal
+  task.spawn(function()
+    signal = sys.wait_signal()
+    ended:notify_all()
+  end)
+  while not (signal or lost) do ended:wait() end
+  if lost then
+    log.error("stopping: this replica no longer holds the leader lease", { reason = lost })
+    -- running syncs may end only until another replica can take the Lease
+    op:stop(math.min(opts.shutdown_timeout or 10,
+      (opts.lease_duration or 15) - (opts.renew_deadline or 10)))
+    return 1
+  end
   log.info("stopping", { signal = signal })
   op:stop(opts.shutdown_timeout or 10)
   return 0

@@ -3,8 +3,15 @@
 --   local ctl = controller.new{ kind = require("kinds.trainingjob"), env = driver_env,
 --     open_informer = function(path) return kube.informer{ ..., path = path } end,
 --     namespace = nil (all) | "ns", max_concurrent = 16,
+--     owns = function(key) return true end,   -- this replica's share (--shard)
 --     queue = { base_delay = 0.5, max_delay = 300 } }
---   ctl:start(); ctl:synced(); ctl:state(); ctl:stop(deadline_seconds)
+--   ctl:start()      -- informer and queue: the cache fills, keys queue up
+--   ctl:run()        -- the workers: syncs begin (at once, or once elected leader)
+--   ctl:synced(); ctl:state(); ctl:shutdown(); ctl:wait(limit)
+--
+-- A standby replica (leader election) starts but does not run: its cache
+-- is warm and its /readyz true, so a rolling update is not held up by it,
+-- and it takes over without listing everything again.
 --
 -- The queue keys are "namespace/name": it never hands one key to two
 -- workers at once, so two syncs of one object never overlap (DESIGN
@@ -40,6 +47,7 @@ function M.new(opts)
     env = opts.env,
     path = path,
     open_informer = opts.open_informer,
+    owns = opts.owns,
     max_concurrent = opts.max_concurrent or 16,
     queue_opts = opts.queue or { base_delay = 0.5, max_delay = 300 },
     fresh = {},
@@ -68,11 +76,17 @@ function Controller:start()
   self.informer = inf
   self.queue = queue.new(self.queue_opts)
   self.feeder = task.spawn(function() self:feed() end)
+  return true
+end
+
+-- Starts the workers (once).
+function Controller:run()
+  if self.running or self.stopping then return end
+  self.running = true
   for _ = 1, self.max_concurrent do
     self.workers = self.workers + 1
     task.spawn(function() self:work() end)
   end
-  return true
 end
 
 -- Informer events -> queue keys.
@@ -80,24 +94,28 @@ function Controller:feed()
   while true do
     local ev = self.informer:next()
     if not ev then break end
-    local key = ev.key
-    local fresh = self.fresh[key]
-    local rv = rv_of(ev.object)
-    local held = self.syncing[key]
-    if held then
-      held[#held + 1] = (ev.type == "MODIFIED" or ev.type == "ADDED") and rv or false
-    elseif ev.type == "DELETED" then
-      self.fresh[key] = nil
-      self.queue:add(key)
-    elseif ev.type == "SYNC" then
-      self.queue:add(key)   -- the periodic resync: the store's view, not news
-    elseif fresh and fresh.own[rv] then
-      -- our own write coming back: the sync that made it has already decided
-      if rv == rv_of(fresh.object) then self.fresh[key] = nil end
-    else
-      self.fresh[key] = nil
-      self.queue:add(key)
-    end
+    if not self.owns or self.owns(ev.key) then self:on_event(ev) end
+  end
+end
+
+function Controller:on_event(ev)
+  local key = ev.key
+  local fresh = self.fresh[key]
+  local rv = rv_of(ev.object)
+  local held = self.syncing[key]
+  if held then
+    held[#held + 1] = (ev.type == "MODIFIED" or ev.type == "ADDED") and rv or false
+  elseif ev.type == "DELETED" then
+    self.fresh[key] = nil
+    self.queue:add(key)
+  elseif ev.type == "SYNC" then
+    self.queue:add(key)   -- the periodic resync: the store's view, not news
+  elseif fresh and fresh.own[rv] then
+    -- our own write coming back: the sync that made it has already decided
+    if rv == rv_of(fresh.object) then self.fresh[key] = nil end
+  else
+    self.fresh[key] = nil
+    self.queue:add(key)
   end
 end
 

@@ -5,7 +5,8 @@
 --   local dev = require("operator.dev")
 --   local sb = assert(dev.start{ crds = { decoded CRD documents... },
 --     kube_port = 0, aws_port = 0, aws_speed = 1, poll_interval = 2,
---     probe_port = nil (no probe server) | 0, token = nil (random) })
+--     probe_port = nil (no probe server) | 0, token = nil (random),
+--     leader_elect = false })   -- true: hold the Lease in NAMESPACE, as `smop run --leader-elect`
 --   sb.kube_url, sb.aws_url, sb.ca_pem, sb.token, sb.kube_app, sb.aws_app,
 --   sb.client (a kube.client for the fake), sb.op (the operator), sb.kubeconfig() (a table)
 --   sb:restart_kube()   (specs: the API server drops everything and comes back)
@@ -18,7 +19,9 @@
 -- the fake-aws's example credentials.
 local fake_aws = require("fake.aws")
 local fake_kube = require("fake.kube")
+local encoding = require("util.encoding")
 local kube_client = require("kube.client")
+local leader = require("operator.leader")
 local log = require("smop.log")
 local operator = require("operator")
 local server = require("smop.server")
@@ -109,6 +112,8 @@ function M.start(opts)
     listen = opts.probe_port and { host = "127.0.0.1", port = opts.probe_port } or nil,
     script_version = opts.script_version or "dev",
     instance = M.NAMESPACE .. "/smop-dev",
+    leader_election = opts.leader_elect and { kube = sb.client, namespace = M.NAMESPACE,
+      name = leader.LEASE_NAME, identity = "smop-dev_" .. encoding.uuid() } or nil,
   })
   if not op then return fail(sb, "operator: " .. tostring(oerr)) end
   sb.op = op

@@ -14,8 +14,17 @@
 --     status_refresh = 600,               -- lastCheckTime of an unchanged status
 --     aws = { credentials =, endpoint_url =, endpoints = { sagemaker = url } },
 --     listen = { host = "127.0.0.1", port = 8081 } | nil,   -- /metrics, /healthz, /readyz
+--     owns = function("ns/name") -> bool | nil,           -- --shard (operator.shard)
+--     leader_election = nil | { kube =, namespace =, name =, identity =, ... (operator.leader) },
+--     on_lost = function(why),            -- leadership lost: the caller should exit
 --     script_version = "...", instance = "hostname" })
 --   op:ready()   op:state()   op.url (probe server)   op:stop(deadline_seconds)
+--
+-- Caches start at once. Syncs start at once too, or, with leader_election,
+-- once this replica holds the Lease; a standby keeps its caches warm and
+-- reports ready. op:stop stops taking work, lets running syncs finish
+-- within the deadline, and only then hands the Lease back, so the next
+-- leader never overlaps a sync of ours.
 --
 -- Informer trouble (API server unreachable, 401/403, CRD missing) is
 -- retried by the informer with backoff; a watcher task logs each new error
@@ -24,6 +33,7 @@ local aws = require("operator.aws")
 local controller = require("operator.controller")
 local events = require("operator.events")
 local health = require("operator.health")
+local leader = require("operator.leader")
 local log = require("smop.log")
 local metrics = require("operator.metrics")
 local server = require("smop.server")
@@ -35,20 +45,27 @@ Operator.__index = Operator
 
 M.KINDS = { "trainingjob" }
 
--- What to do about an informer's error, by its HTTP status.
+-- What to do about an informer's error, as kube.c words them: "list <resource>: 403 Forbidden: ...",
+-- "watch <resource>: ERROR event 401 Unauthorized: ...", "... the CRD for <resource> is not
+-- installed (GET ...: 404 Not Found)", or libcurl's text when no answer came.
 local HINTS = {
-  { "%f[%d]401%f[%D]", "the API server refused the credentials: check the kubeconfig user or the "
-    .. "service account token" },
-  { "%f[%d]403%f[%D]", "permission denied: give the operator's service account get/list/watch/patch "
-    .. "on this resource (deploy/ has the Role and ClusterRole)" },
-  { "%f[%d]404%f[%D]", "the resource is not served: install the CRDs (kubectl apply -f crds/)" },
+  { "%f[%d]401 Unauthorized", "the API server does not accept the credentials (401 Unauthorized): "
+    .. "check the kubeconfig user's token or client certificate, or the service account token" },
+  { "%f[%d]403 Forbidden", "permission denied (403 Forbidden): grant the operator's service account "
+    .. "get, list and watch on it (a ClusterRole, or a Role in the namespace given to --namespace)" },
+  { "%f[%d]404 Not ?Found", "the resource is not served: install the CRDs (kubectl apply -f crds/)" },
+  { "^%a+ %S+: %d%d%d ", "the API server answered with an error; retrying with backoff" },
+  { "ERROR event %d", "the API server answered with an error; retrying with backoff" },
+  { "SSL", "TLS with the API server failed: check the kubeconfig's certificate-authority(-data) and "
+    .. "that the server URL's host is one its certificate names" },
 }
 
 local function hint(text)
   for _, h in ipairs(HINTS) do
     if text:find(h[1]) then return h[2] end
   end
-  return "is the API server reachable? (kubeconfig server URL, network, CA)"
+  return "cannot reach the API server: check the kubeconfig's server URL, and that the API server is up "
+    .. "and reachable from here"
 end
 
 function M.start(opts)
@@ -70,7 +87,7 @@ function M.start(opts)
     env.kind = kind
     local ctl = controller.new({
       kind = kind, env = env, namespace = opts.namespace, max_concurrent = opts.max_concurrent,
-      queue = opts.queue,
+      queue = opts.queue, owns = opts.owns,
       open_informer = function(path)
         return opts.kube:informer({ path = path, label_selector = opts.label_selector,
           resync = opts.resync or 3600 })
@@ -95,7 +112,20 @@ function M.start(opts)
   end
   self.metrics:collector(function(emit) self:collect(emit) end)
   self.watcher = task.spawn(function() self:watch_informers() end)
+  if opts.leader_election then
+    self.elector = leader.new(opts.leader_election)
+    self.elector:start({
+      on_started = function() self:run() end,
+      on_lost = function(why) if opts.on_lost then opts.on_lost(why) end end,
+    })
+  else
+    self:run()
+  end
   return self
+end
+
+function Operator:run()
+  for _, ctl in ipairs(self.controllers) do ctl:run() end
 end
 
 -- Scrape-time metrics: queues and informers.
@@ -108,6 +138,10 @@ function Operator:collect(emit)
     emit("smop_watch_restarts_total", res, st.restarts or 0)
     emit("smop_watch_relists_total", res, st.relists or 0)
     emit("smop_informer_synced", res, st.synced and 1 or 0)
+  end
+  if self.elector then
+    emit("smop_leader", { lease = self.elector.namespace .. "/" .. self.elector.name },
+      self.elector:is_leader() and 1 or 0)
   end
 end
 
@@ -149,15 +183,16 @@ function Operator:watch_informers()
 end
 
 -- Stops every controller (running syncs get up to deadline seconds), the
--- probe server and the Event recorder.
+-- Event recorder, the Lease (released) and the probe server.
 function Operator:stop(deadline)
   self.stopping = true
   if self.wake then self.wake:notify_all() end
-  if self.server then self.server:close() end
   for _, ctl in ipairs(self.controllers) do ctl:shutdown() end
   local limit = task.now() + (deadline or 10)
   for _, ctl in ipairs(self.controllers) do ctl:wait(limit) end
   if self.events then self.events:close(math.max(0.1, limit - task.now())) end
+  if self.elector then self.elector:stop() end
+  if self.server then self.server:close() end
 end
 
 return M

@@ -113,7 +113,7 @@ end
 
 -- Starts `smop run ARGS...` (env: "NAME=value ..." text before it); returns
 -- { pid, log = fn -> its stderr so far, wait_log(pattern) -> capture (bounded),
--- probes = the probe server URL once it logged it, kill(signal) -> exit code }.
+-- alive() -> bool, kill(signal) -> exit code }.
 function M.run_operator(args, env)
   local dir = smop.tempdir()
   local parts = {}
@@ -132,6 +132,14 @@ function M.run_operator(args, env)
       os.execute("sleep 0.1")
     end
     error("smop run never logged " .. pattern .. ":\n" .. op.log(), 2)
+  end
+  -- Whether it still runs (an exited child stays a zombie until kill reaps it).
+  function op.alive()
+    local f = pipe and io.open("/proc/" .. op.pid .. "/stat")
+    if not f then return false end
+    local stat = f:read("a")
+    f:close()
+    return stat:match("^%d+ %b() (%a)") ~= "Z"
   end
   function op.kill(signal)
     if pipe then
