@@ -33,7 +33,10 @@ describe("operator driver", function()
       assert.are.equal("Starting", st.secondaryStatus)
       assert.are.equal("job-a-" .. obj.metadata.uid:gsub("-", ""), st.sageMakerTrainingJobName)
       assert.are.equal(1, st.observedGeneration)
-      assert.are.equal("dev", st.scriptVersion)
+      -- where the kind script came from, and a digest of its text
+      assert.is_truthy(st.scriptVersion:match("^builtin%-%x%x%x%x%x%x%x%x%x%x%x%x$"), st.scriptVersion)
+      local info = require("smop.scripts").info("kinds.trainingjob")
+      assert.are.equal("builtin-" .. info.sha256:sub(1, 12), st.scriptVersion)
       assert.is_truthy(st.lastCheckTime:match("^%d+%-%d+%-%d+T%d+:%d+:%d+Z$"))
       local conds = {}
       for _, c in ipairs(st.conditions) do conds[c.type] = c end

@@ -13,5 +13,6 @@ const luaL_Reg hostlibs[] = {
     {"smop.tls", luaopen_smop_tls},
     {"smop.queue", luaopen_smop_queue},
     {"smop.kube", luaopen_smop_kube},
+    {"smop.scripts", luaopen_smop_scripts},
     {NULL, NULL},
 };

@@ -23,6 +23,7 @@ int luaopen_smop_regex(lua_State *L);  /* lregex.c: PCRE2 regexes, Java dialect 
 int luaopen_smop_tls(lua_State *L);    /* ltls.c: throwaway CA and server certificates */
 int luaopen_smop_queue(lua_State *L);  /* lqueue.c: the reconcile work queue */
 int luaopen_smop_kube(lua_State *L);   /* lkube.c: informers (list + watch) */
+int luaopen_smop_scripts(lua_State *L); /* lscripts.c: what the script set holds */
 
 /* The registry: name -> opener, NULL-terminated. */
 extern const luaL_Reg hostlibs[];

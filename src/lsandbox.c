@@ -21,7 +21,7 @@ void lsandbox_push_env(lua_State *L)
     lua_rawgetp(L, LUA_REGISTRYINDEX, &env_key);
 }
 
-static const scripts_set *get_scripts(lua_State *L)
+const scripts_set *lsandbox_scripts(lua_State *L)
 {
     const scripts_set *set;
 
@@ -56,7 +56,7 @@ static int load_script(lua_State *L, const scripts_entry *e)
 static int sandbox_require(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    const scripts_set *set = get_scripts(L);
+    const scripts_set *set = lsandbox_scripts(L);
     const scripts_entry *e;
     lua_CFunction opener;
 
@@ -95,7 +95,7 @@ static int sandbox_require(lua_State *L)
 static int script_searcher(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    const scripts_set *set = get_scripts(L);
+    const scripts_set *set = lsandbox_scripts(L);
     const scripts_entry *e = set ? scripts_find(set, name) : NULL;
 
     if (!e) {

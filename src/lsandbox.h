@@ -27,4 +27,7 @@ void lsandbox_open(lua_State *L, int sandbox, const scripts_set *scripts,
 /* Pushes the environment scripts see (the sandbox table, or _G). */
 void lsandbox_push_env(lua_State *L);
 
+/* The script set require reads from (borrowed; NULL when there is none). */
+const scripts_set *lsandbox_scripts(lua_State *L);
+
 #endif

@@ -64,7 +64,7 @@ const scripts_entry *scripts_at(const scripts_set *set, size_t i)
 }
 
 int scripts_put(scripts_set *set, const char *name, const char *chunk,
-                const char *source, size_t len)
+                const char *source, size_t len, const char *origin)
 {
     scripts_entry e = {0};
     scripts_entry *slot = (scripts_entry *)scripts_find(set, name);
@@ -82,6 +82,7 @@ int scripts_put(scripts_set *set, const char *name, const char *chunk,
     src[len] = '\0';
     e.source = src;
     e.len = len;
+    e.origin = origin;
     if (slot) {
         entry_clear(slot);
         *slot = e;
@@ -120,14 +121,15 @@ static int module_name(const char *rel, char *out, size_t size)
 }
 
 /* Adds the module at path `rel` (below the scripts root). */
-static int put_path(scripts_set *set, const char *rel, const char *source, size_t len)
+static int put_path(scripts_set *set, const char *rel, const char *source, size_t len,
+                    const char *origin)
 {
     char name[256], chunk[300];
 
     if (module_name(rel, name, sizeof name) != SMOP_OK)
         return SMOP_OK;     /* not a Lua module: ignore */
     snprintf(chunk, sizeof chunk, "@%s", rel);
-    return scripts_put(set, name, chunk, source, len);
+    return scripts_put(set, name, chunk, source, len, origin);
 }
 
 int scripts_add_builtin(scripts_set *set)
@@ -135,7 +137,7 @@ int scripts_add_builtin(scripts_set *set)
     const scripts_file *f;
 
     for (f = scripts_builtin; f->path; f++)
-        if (put_path(set, f->path, f->source, f->len) != SMOP_OK)
+        if (put_path(set, f->path, f->source, f->len, SCRIPTS_BUILTIN) != SMOP_OK)
             return SMOP_ERR;
     return SMOP_OK;
 }
@@ -166,7 +168,7 @@ static int load_file(scripts_set *set, const char *path, const char *rel,
         smop_fail(err, errlen, "scripts: %s: read failed", path);
         goto done;
     }
-    if (put_path(set, rel, buf, (size_t)size) != SMOP_OK) {
+    if (put_path(set, rel, buf, (size_t)size, SCRIPTS_DIR) != SMOP_OK) {
         smop_fail(err, errlen, "scripts: out of memory");
         goto done;
     }

@@ -5,8 +5,8 @@
  * the path: lua/aws/client.lua -> "aws.client", lua/cli/init.lua -> "cli").
  * scripts_load_dir overlays a directory laid out the same way, so
  * `--scripts-dir lua` runs the working copy without a rebuild.
- * A set owns copies of everything added to it; lookups return borrowed
- * pointers valid until the set is freed.
+ * A set owns copies of everything added to it (origin excepted: a static
+ * string); lookups return borrowed pointers valid until the set is freed.
  */
 #ifndef SCRIPTS_H
 #define SCRIPTS_H
@@ -20,7 +20,11 @@ typedef struct scripts_entry {
     const char *chunk;    /* chunk name for messages, e.g. "@aws/client.lua" */
     const char *source;
     size_t len;
+    const char *origin;   /* SCRIPTS_BUILTIN or SCRIPTS_DIR */
 } scripts_entry;
+
+#define SCRIPTS_BUILTIN "builtin"
+#define SCRIPTS_DIR "dir"
 
 /* A file compiled into the binary (tools/embed.c generates the table). */
 typedef struct scripts_file {
@@ -32,9 +36,9 @@ typedef struct scripts_file {
 scripts_set *scripts_new(void);
 void scripts_free(scripts_set *set);
 
-/* Adds or replaces one module. */
+/* Adds or replaces one module; origin is a static string. */
 int scripts_put(scripts_set *set, const char *name, const char *chunk,
-                const char *source, size_t len);
+                const char *source, size_t len, const char *origin);
 
 /* Adds every module compiled into the binary. */
 int scripts_add_builtin(scripts_set *set);

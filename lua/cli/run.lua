@@ -153,7 +153,6 @@ function M.run(sys, args)
       lost = why
       ended:notify_all()
     end,
-    script_version = "builtin-" .. tostring(sys.version),
     instance = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop",
   })
   if not op then

@@ -110,7 +110,7 @@ function M.start(opts)
     aws = { endpoint_url = sb.aws_url,
       credentials = { access_key_id = M.ACCESS_KEY_ID, secret_access_key = M.SECRET_ACCESS_KEY } },
     listen = opts.probe_port and { host = "127.0.0.1", port = opts.probe_port } or nil,
-    script_version = opts.script_version or "dev",
+    script_version = opts.script_version,
     instance = M.NAMESPACE .. "/smop-dev",
     leader_election = opts.leader_elect and { kube = sb.client, namespace = M.NAMESPACE,
       name = leader.LEASE_NAME, identity = "smop-dev_" .. encoding.uuid() } or nil,

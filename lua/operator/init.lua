@@ -17,7 +17,8 @@
 --     owns = function("ns/name") -> bool | nil,           -- --shard (operator.shard)
 --     leader_election = nil | { kube =, namespace =, name =, identity =, ... (operator.leader) },
 --     on_lost = function(why),            -- leadership lost: the caller should exit
---     script_version = "...", instance = "hostname" })
+--     script_version = nil,               -- default: per kind, M.script_version(module)
+--     instance = "hostname" })
 --   op:ready()   op:state()   op.url (probe server)   op:stop(deadline_seconds)
 --
 -- Caches start at once. Syncs start at once too, or, with leader_election,
@@ -36,6 +37,7 @@ local health = require("operator.health")
 local leader = require("operator.leader")
 local log = require("smop.log")
 local metrics = require("operator.metrics")
+local scripts = require("smop.scripts")
 local server = require("smop.server")
 local task = require("smop.task")
 
@@ -68,6 +70,14 @@ local function hint(text)
     .. "and reachable from here"
 end
 
+-- What each status records as scriptVersion: where the kind script came
+-- from and a digest of its text, e.g. "builtin-3f2a9c1d0b4e", "dir-...".
+function M.script_version(module)
+  local info = scripts.info(module)
+  if not info then return "unknown" end
+  return info.origin .. "-" .. info.sha256:sub(1, 12)
+end
+
 function M.start(opts)
   local self = setmetatable({ controllers = {}, opts = opts, metrics = metrics.new() }, Operator)
   self.events = events.new({ kube = opts.kube, component = "smop",
@@ -77,7 +87,7 @@ function M.start(opts)
   local env_base = {
     kube = opts.kube, events = self.events, metrics = self.metrics,
     aws = aws.new(aws_opts),
-    script_version = opts.script_version, poll_interval = opts.poll_interval or 30,
+    poll_interval = opts.poll_interval or 30,
     error_interval = opts.error_interval or 300, status_refresh = opts.status_refresh or 600,
   }
   for _, name in ipairs(opts.kinds or M.KINDS) do
@@ -85,6 +95,8 @@ function M.start(opts)
     local env = {}
     for k, v in pairs(env_base) do env[k] = v end
     env.kind = kind
+    env.script_version = opts.script_version
+      or (type(name) == "table" and "inline" or M.script_version("kinds." .. name))
     local ctl = controller.new({
       kind = kind, env = env, namespace = opts.namespace, max_concurrent = opts.max_concurrent,
       queue = opts.queue, owns = opts.owns,
