@@ -132,14 +132,16 @@ function Elector:pause()
 end
 
 function Elector:campaign(on_started, on_lost)
-  local waiting_for
+  local said
   while not self.stopping do
     local ok, why = self:try()
     if ok then break end
-    if self.observed_holder ~= waiting_for then
-      waiting_for = self.observed_holder
-      log.info("waiting for the leader lease", self:log_fields({ holder = waiting_for,
-        reason = tostring(why) }))
+    -- once per holder, or per error (a 403 here means RBAC lacks leases)
+    why = tostring(why)
+    if why ~= said then
+      said = why
+      log.info("waiting for the leader lease", self:log_fields({ holder = self.observed_holder,
+        reason = why }))
     end
     self:pause()
   end
