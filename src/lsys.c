@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "lproc.h"
 #include "lvm.h"
 
 #define SYS_MAX_FILE ((long)64 << 20)
@@ -323,6 +324,8 @@ void lsys_push(lua_State *L)
     }
     lua_pop(L, 1);
     luaL_newlib(L, fns);
+    lproc_push_run(L);
+    lua_setfield(L, -2, "run");
     lua_pushliteral(L, SMOP_VERSION);
     lua_setfield(L, -2, "version");
 }

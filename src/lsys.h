@@ -1,6 +1,6 @@
 /*
  * lsys.h - the capabilities the built-in commands need and kind scripts must
- * not have: process arguments, stdout/stderr, environment, files.
+ * not have: process arguments, stdout/stderr, environment, files, processes.
  *
  * Not a require-able module: lsys_push builds the table that main hands to
  * the `cli` module's main(sys, args) only, so a script loaded from a
@@ -23,6 +23,8 @@
  *                           while a task waits, those signals do not kill the process)
  *   sys.set_log{format=, level=} -> true | nil, err   (text|json; debug..error)
  *   sys.is_tty(fd)       -> boolean
+ *   sys.run(command, args, env, opts) -> stdout | nil, err, reason
+ *                        (yields; runs a program, see lproc.h)
  *   sys.version          the version string
  */
 void lsys_push(lua_State *L);

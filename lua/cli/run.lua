@@ -130,7 +130,7 @@ function M.run(sys, args)
   local owns, shard_info
   if opts.shard then owns, shard_info = shard.parse(opts.shard) end
   local cfg, cerr = config.load({ kubeconfig = opts.kubeconfig, context = opts.context,
-    read_file = sys.read_file, getenv = sys.getenv })
+    read_file = sys.read_file, getenv = sys.getenv, run = sys.run })
   if not cfg then
     sys.stderr("smop run: no usable Kubernetes configuration: " .. tostring(cerr) .. "\n")
     return 1

@@ -31,7 +31,10 @@
 -- opts.read_file) when it is older than a minute, and once more right away
 -- when the server answers 401, and the request is retried once. The
 -- informers started here re-read it the same way. An exec credential (cfg.exec
--- with cfg.run) is run again when it expires or on a 401.
+-- with cfg.run) is run again when it expires or on a 401. Informers ask for
+-- their token where nothing may yield, so for them the plugin runs in a task
+-- of its own when the token expires within a minute (or, without an expiry,
+-- is a minute old) and they get the new token at their next ask.
 local http = require("smop.http")
 local json = require("smop.json")
 local kube = require("smop.kube")
@@ -131,9 +134,35 @@ function Client:refresh_token(force)
       local config = require("kube.config")
       local cfg, err = config.exec_credential({ run = self.run }, self.exec, "exec")
       if not cfg then return nil, err end
+      self.token_read_at = task.now()
       self.token = cfg.token or self.token
       self.token_expires = epoch(cfg.expires)
     end
+  end
+  return self.token
+end
+
+-- The exec credential's token for a caller that cannot yield (an informer's
+-- token function): starts a run of the plugin in a task when one is due; a
+-- failed run is answered (nil, err) at the next ask, the old token stays.
+function Client:exec_token_nowait()
+  if self.exec_error then
+    local err = self.exec_error
+    self.exec_error = nil
+    return nil, err
+  end
+  local due
+  if self.token_expires then
+    due = task.time() >= self.token_expires - 60
+  else
+    due = task.now() - self.token_read_at >= M.TOKEN_REFRESH
+  end
+  if due and not self.exec_running then
+    self.exec_running = true
+    task.spawn(function()
+      local _, err = self:refresh_token(true)
+      self.exec_running, self.exec_error = false, err
+    end)
   end
   return self.token
 end
@@ -271,7 +300,10 @@ function Client:informer(opts)
   o.server = self.server
   o.ca_pem, o.client_cert_pem, o.client_key_pem = self.ca_pem, self.client_cert_pem,
     self.client_key_pem
-  if self:can_refresh() then
+  if self.exec and self.run then
+    o.token = function() return self:exec_token_nowait() end
+    o.token_refresh = o.token_refresh or M.TOKEN_REFRESH
+  elseif self:can_refresh() then
     o.token = function() return self:refresh_token(true) end
     o.token_refresh = o.token_refresh or M.TOKEN_REFRESH
   else

@@ -29,9 +29,13 @@
 -- the informers it starts.
 --
 -- exec credential plugins (users[].user.exec, client.authentication.k8s.io
--- v1 and v1beta1) need to run a process, which the sandbox cannot. They work
--- when the caller passes run(command, args, env) -> stdout | nil, err; without
--- it config.load says they are unsupported. Basic auth and auth-provider
+-- v1 and v1beta1, e.g. `aws eks get-token`) need to run a process, which the
+-- sandbox cannot. They work when the caller passes run(command, args, env)
+-- -> stdout | nil, err [, reason] (the CLI passes sys.run, so `smop run` has
+-- them); without it config.load says they are unsupported. As in client-go,
+-- a command with a slash is relative to its kubeconfig, stdin is not a
+-- terminal (interactiveMode Always is refused), and installHint is shown when
+-- the command is not found (reason "notfound"). Basic auth and auth-provider
 -- are not supported; insecure-skip-tls-verify is refused (smop always
 -- verifies servers).
 local json = require("smop.json")
@@ -175,16 +179,34 @@ local function exec_credential(env, spec, where)
     return nil, string.format("%s: exec apiVersion %q is not supported (use " ..
       "client.authentication.k8s.io/v1)", where, tostring(version))
   end
+  if spec.interactiveMode == "Always" then
+    return nil, string.format("%s: exec %s wants interactiveMode Always, but smop has no " ..
+      "terminal to give it (use IfAvailable or Never)", where, command)
+  end
   local vars = {}
   for _, e in ipairs(type(spec.env) == "table" and spec.env or {}) do
-    if type(e) == "table" and type(e.name) == "string" then vars[e.name] = tostring(e.value) end
+    if type(e) == "table" and type(e.name) == "string" then
+      if not e.name:match("^[^=\0]+$") then
+        return nil, string.format("%s: exec env name %q is not a valid variable name", where, e.name)
+      end
+      vars[e.name] = tostring(e.value)
+    end
   end
   vars.KUBERNETES_EXEC_INFO = json.encode({ apiVersion = version, kind = "ExecCredential",
     spec = { interactive = false } })
   local args = {}
   for _, a in ipairs(type(spec.args) == "table" and spec.args or {}) do args[#args + 1] = tostring(a) end
-  local out, err = env.run(command, args, vars)
-  if not out then return nil, string.format("%s: exec %s: %s", where, command, tostring(err)) end
+  local out, err, reason = env.run(command, args, vars)
+  if not out then
+    local hint = ""
+    if reason == "notfound" then
+      hint = "; is the credential plugin installed?"
+      if string_field(spec, "installHint") then
+        hint = hint .. " " .. trim((spec.installHint:gsub("%s+", " ")))
+      end
+    end
+    return nil, string.format("%s: exec %s: %s%s", where, command, tostring(err), hint)
+  end
   local cred = json.decode(out)
   local status = type(cred) == "table" and cred.status
   if type(status) ~= "table" then
@@ -200,6 +222,20 @@ local function exec_credential(env, spec, where)
 end
 
 M.exec_credential = exec_credential
+
+-- users[].user.exec with its command resolved like client-go does: one with
+-- a slash but not absolute is relative to the kubeconfig that names it (a
+-- bare name is looked up in PATH when it runs). A copy: kube.client keeps it
+-- to run the plugin again.
+local function exec_spec(spec, file)
+  local copy = {}
+  for k, v in pairs(spec) do copy[k] = v end
+  local command = string_field(spec, "command")
+  if command and command:find("/", 1, true) then
+    copy.command = resolve((command:gsub("^%./", "")), file)
+  end
+  return copy
+end
 
 local function from_kubeconfig(env, docs, label, context_name)
   local merged, err = merge(docs)
@@ -279,13 +315,14 @@ local function from_kubeconfig(env, docs, label, context_name)
     cfg.token, cfg.token_file, cfg.read_file = trim(text), full, env.read_file
   end
   if type(u.exec) == "table" then
-    local cred, eerr = exec_credential(env, u.exec, uwhere)
+    local spec = exec_spec(u.exec, user.file)
+    local cred, eerr = exec_credential(env, spec, uwhere)
     if not cred then return nil, eerr end
     cfg.token = cred.token or cfg.token
     cfg.client_cert_pem = cred.client_cert_pem or cfg.client_cert_pem
     cfg.client_key_pem = cred.client_key_pem or cfg.client_key_pem
     cfg.token_expires = cred.expires
-    cfg.exec, cfg.run = u.exec, env.run
+    cfg.exec, cfg.run = spec, env.run
   end
   return cfg
 end
