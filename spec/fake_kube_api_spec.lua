@@ -519,7 +519,7 @@ describe("fake-kube API", function()
           assert.are.equal(3, st.details.retryAfterSeconds)
         end
         assert.are.equal(201, f.req("POST", TJ, { json = job() }).status)
-        -- reads are never failed
+        -- without verbs, reads are not failed
         f.req("POST", "/_smop/faults?count=1&code=409", { token = false })
         assert.are.equal(200, f.req("GET", TJ .. "/xgboost-mnist").status)
         local r409, s409 = f.json("PATCH", TJ .. "/xgboost-mnist", { body = "{}",
@@ -533,6 +533,73 @@ describe("fake-kube API", function()
         assert.are.equal(200, f.req("GET", TJ .. "/xgboost-mnist").status)
         local _, faults = f.json("GET", "/_smop/faults", { token = false })
         assert.are.same({}, faults.faults)
+      end)
+    end)
+
+    it("fails reads only when verbs names them: 403 as RBAC words it, until removed", function()
+      with_fake(function(f)
+        f.json("POST", TJ, { json = job() })
+        local _, added = f.json("POST", "/_smop/faults", { token = false, json = { count = 1000000,
+          code = 403, verbs = { "list", "watch" }, resource = "trainingjobs",
+          user = "system:serviceaccount:ns:sa" } })
+        assert.are.same({ "list", "watch" }, added.fault.verbs)
+        local denied = 'is forbidden: User \\"system:serviceaccount:ns:sa\\" cannot %s resource '
+          .. '\\"trainingjobs\\" in API group \\"sagemaker.aws.amazon.com\\" %s'
+        local l = f.req("GET", GROUP_PATH .. "/trainingjobs?limit=500")
+        assert.are.equal(403, l.status)
+        assert.are.equal('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":'
+          .. '"trainingjobs.sagemaker.aws.amazon.com ' .. denied:format("list", "at the cluster scope")
+          .. '","reason":"Forbidden","details":{"group":"sagemaker.aws.amazon.com","kind":"trainingjobs"},'
+          .. '"code":403}\n', l.body)
+        local w, ws = f.json("GET", TJ .. "?watch=1&resourceVersion=0")
+        assert.are.equal(403, w.status)
+        assert.are.equal("trainingjobs.sagemaker.aws.amazon.com "
+          .. denied:format("watch", 'in the namespace \\"default\\"'):gsub("\\", ""), ws.message)
+        -- get is not named, writes are not either (verbs replace the write-only default)
+        assert.are.equal(200, f.req("GET", TJ .. "/xgboost-mnist").status)
+        assert.are.equal(200, f.req("PATCH", TJ .. "/xgboost-mnist", { body = "{}",
+          headers = { ["Content-Type"] = "application/merge-patch+json" } }).status)
+        local _, faults = f.json("GET", "/_smop/faults", { token = false })
+        assert.are.equal(2, faults.faults[1].hits)
+        assert.are.equal(1000000 - 2, faults.faults[1].remaining)
+        assert.are.equal(200, f.req("DELETE", "/_smop/faults", { token = false }).status)
+        assert.are.equal(200, f.req("GET", TJ).status)
+      end)
+    end)
+
+    it("answers 401 and 404 faults as kube-apiserver does, and 403 on a write without verbs", function()
+      with_fake(function(f)
+        f.json("POST", TJ, { json = job() })
+        f.req("POST", "/_smop/faults", { token = false, json = { code = 401, verbs = { "get" } } })
+        local u = f.req("GET", TJ .. "/xgboost-mnist")
+        assert.are.equal(401, u.status)
+        assert.are.equal('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+          .. '"message":"Unauthorized","reason":"Unauthorized","code":401}\n', u.body)
+        assert.are.equal(200, f.req("GET", TJ .. "/xgboost-mnist").status)
+
+        f.req("POST", "/_smop/faults", { token = false,
+          json = { code = 404, count = 2, verbs = "get,list" } })
+        local g, gs = f.json("GET", TJ .. "/xgboost-mnist")
+        assert.are.equal(404, g.status)
+        assert.are.equal('trainingjobs.sagemaker.aws.amazon.com "xgboost-mnist" not found', gs.message)
+        local l = f.req("GET", TJ)
+        assert.are.equal(404, l.status)
+        assert.are.equal("404 page not found\n", l.body)
+
+        -- no verbs: writes only; a create's Forbidden names no object (its URL does not)
+        f.req("POST", "/_smop/faults", { token = false, json = { code = 403 } })
+        assert.are.equal(200, f.req("GET", TJ).status)
+        local c, cs = f.json("POST", TJ, { json = job("second") })
+        assert.are.equal(403, c.status)
+        assert.are.equal('trainingjobs.sagemaker.aws.amazon.com is forbidden: User '
+          .. '"system:serviceaccount:default:default" cannot create resource "trainingjobs" in API group '
+          .. '"sagemaker.aws.amazon.com" in the namespace "default"', cs.message)
+        assert.are.same({ group = "sagemaker.aws.amazon.com", kind = "trainingjobs" }, cs.details)
+
+        local bad, bs = f.json("POST", "/_smop/faults", { token = false, json = { verbs = { "proxy" } } })
+        assert.are.equal(400, bad.status)
+        assert.is_truthy(bs.error:find("get, list, watch", 1, true), bs.error)
+        assert.are.equal(400, f.req("POST", "/_smop/faults?code=402", { token = false }).status)
       end)
     end)
 

@@ -171,20 +171,29 @@ function Operator:state()
 end
 
 -- Logs each informer's new error once, and when it recovers.
+-- The informer's trouble while it retries, as a key to tell a new error
+-- from the same one again: the text stays after a recovery (attempts says
+-- whether it still fails), and curl's timings differ on every attempt.
+local function trouble(st)
+  if (st.attempts or 0) == 0 or not st.last_error then return nil end
+  return (st.last_error:gsub("%d+ ms", "N ms"):gsub("%d+ milliseconds", "N milliseconds"))
+end
+M.trouble = trouble
+
 function Operator:watch_informers()
   local seen, ready_logged = {}, false
   self.wake = task.condition()
   while not self.stopping do
     for _, ctl in ipairs(self.controllers) do
       local st = ctl:state()
-      local err = st.last_error
-      if err and err ~= seen[ctl] then
-        log.warn("cannot list/watch " .. ctl.kind.plural .. ": " .. hint(err),
-          { kind = ctl.kind.kind, path = ctl.path, phase = st.phase, error = err })
-      elseif not err and seen[ctl] then
+      local key = trouble(st)
+      if key and key ~= seen[ctl] then
+        log.warn("cannot list/watch " .. ctl.kind.plural .. ": " .. hint(st.last_error),
+          { kind = ctl.kind.kind, path = ctl.path, phase = st.phase, error = st.last_error })
+      elseif not key and seen[ctl] then
         log.info("list/watch recovered", { kind = ctl.kind.kind, path = ctl.path })
       end
-      seen[ctl] = err
+      seen[ctl] = key
     end
     if not ready_logged and self:ready() then
       ready_logged = true

@@ -9,10 +9,15 @@
 --                                         compaction: older resourceVersions get 410
 --   GET    /_smop/latency                { seconds }
 --   POST   /_smop/latency                { seconds = 0.5 }: every API request waits that long
---   GET    /_smop/faults                 { faults = [...] }
---   POST   /_smop/faults                 { count = N, code = 409|500|429, retryAfter = s,
---                                           verbs = [...], resource = plural, name = name }
---                                         the next N matching writes fail -> { fault = ... }
+--   GET    /_smop/faults                 { faults = [...] } (each with hits: requests failed)
+--   POST   /_smop/faults                 { count = N, code = 401|403|404|409|429|500|503,
+--                                           retryAfter = s, verbs = [...], resource = plural,
+--                                           name = name, user = "system:serviceaccount:ns:sa" }
+--                                         the next N matching requests fail -> { fault = ... };
+--                                         without verbs only writes match (create, update,
+--                                         patch, delete, deletecollection); reads (get, list,
+--                                         watch) only when verbs names them. A huge count
+--                                         (1000000) lasts until DELETE.
 --   DELETE /_smop/faults                 remove every fault
 -- Query parameters work as well as a JSON body (?seconds=0.5, ?count=2&code=429).
 local json = require("smop.json")
@@ -24,7 +29,13 @@ local Control = {}
 Control.__index = Control
 
 local WRITE_VERBS = { create = true, update = true, patch = true, delete = true, deletecollection = true }
-local FAULT_CODES = { [409] = true, [429] = true, [500] = true, [503] = true }
+local READ_VERBS = { get = true, list = true, watch = true }
+local FAULT_CODES = { [401] = true, [403] = true, [404] = true, [409] = true, [429] = true, [500] = true,
+  [503] = true }
+-- Verbs whose URL names the object (RBAC's attributes carry that name).
+local NAMED_VERBS = { get = true, update = true, patch = true, delete = true }
+
+M.DEFAULT_USER = "system:serviceaccount:default:default"
 
 function M.new(app)
   return setmetatable({ app = app, latency = 0, faults = {}, seq = 0, watches = {} }, Control)
@@ -46,17 +57,39 @@ function Control:watch_closed(w)
   self.watches[w] = nil
 end
 
--- The Status an injected fault answers for this write, or nil.
-function Control:take_fault(verb, kind, name)
-  if not WRITE_VERBS[verb] then return nil end
+-- What RBAC's authorizer denies with (k8s.io/apiserver responsewriters.forbiddenMessage,
+-- wrapped by apierrors.NewForbidden).
+local function forbidden(f, verb, kind, name, where)
+  local resource = kind.plural .. (where.subresource and ("/" .. where.subresource) or "")
+  local scope = where.namespace and string.format('in the namespace "%s"', where.namespace)
+    or "at the cluster scope"
+  return status.forbidden(kind, NAMED_VERBS[verb] and name or "", string.format(
+    'User "%s" cannot %s resource "%s" in API group "%s" %s', f.user, verb, resource, kind.group or "",
+    scope))
+end
+
+-- The Status (and extra headers) an injected fault answers for this request,
+-- or nil. verb is RBAC's (get, list, watch, create, ...); name the object's;
+-- where = { namespace =, subresource = } from the URL.
+function Control:take_fault(verb, kind, name, where)
   for i, f in ipairs(self.faults) do
-    local verb_ok = not f.verbs or f.verbs[verb]
+    local verb_ok
+    if f.verbs then verb_ok = f.verbs[verb] else verb_ok = WRITE_VERBS[verb] end
     local res_ok = not f.resource or f.resource == kind.plural
     local name_ok = not f.name or f.name == name
     if verb_ok and res_ok and name_ok then
       f.remaining = f.remaining - 1
+      f.hits = f.hits + 1
       if f.remaining <= 0 then table.remove(self.faults, i) end
-      if f.code == 409 then
+      if f.code == 401 then
+        return status.new(401, "Unauthorized", "Unauthorized")
+      elseif f.code == 403 then
+        return forbidden(f, verb, kind, name, where)
+      elseif f.code == 404 then
+        -- an object that is not there, or (no name) a resource not served
+        if name and NAMED_VERBS[verb] then return status.not_found(kind, name) end
+        return { page_not_found = true }
+      elseif f.code == 409 then
         return status.conflict(kind, name or "")
       elseif f.code == 429 then
         local st = status.new(429, "TooManyRequests", "Too many requests, please try again later.",
@@ -99,8 +132,9 @@ local function fault_view(f)
   local verbs = json.array({})
   for v in pairs(f.verbs or {}) do verbs[#verbs + 1] = v end
   table.sort(verbs)
-  return { id = f.id, code = f.code, remaining = f.remaining, retryAfter = f.retry_after,
-    verbs = f.verbs and verbs or json.null, resource = f.resource or json.null, name = f.name or json.null }
+  return { id = f.id, code = f.code, remaining = f.remaining, hits = f.hits, retryAfter = f.retry_after,
+    verbs = f.verbs and verbs or json.null, resource = f.resource or json.null, name = f.name or json.null,
+    user = f.user }
 end
 
 function Control:faults_view()
@@ -111,7 +145,7 @@ end
 
 function Control:add_fault(p)
   local code = math.tointeger(tonumber(p.code or 500))
-  if not code or not FAULT_CODES[code] then return nil, "code must be 409, 429, 500 or 503" end
+  if not code or not FAULT_CODES[code] then return nil, "code must be 401, 403, 404, 409, 429, 500 or 503" end
   local count = math.tointeger(tonumber(p.count or 1))
   if not count or count < 1 then return nil, "count must be a positive integer" end
   local retry = math.tointeger(tonumber(p.retryAfter or p.retry_after or 1))
@@ -127,16 +161,20 @@ function Control:add_fault(p)
     if type(list) ~= "table" then return nil, "verbs must be a list" end
     verbs = {}
     for _, v in ipairs(list) do
-      if not WRITE_VERBS[v] then
-        return nil, "unknown verb " .. tostring(v) .. " (create, update, patch, delete, deletecollection)"
+      if not WRITE_VERBS[v] and not READ_VERBS[v] then
+        return nil, "unknown verb " .. tostring(v)
+          .. " (get, list, watch, create, update, patch, delete, deletecollection)"
       end
       verbs[v] = true
     end
   end
+  if p.user ~= nil and (type(p.user) ~= "string" or p.user == "") then
+    return nil, "user must be a non-empty string"
+  end
   self.seq = self.seq + 1
-  local f = { id = self.seq, code = code, remaining = count, retry_after = retry, verbs = verbs,
+  local f = { id = self.seq, code = code, remaining = count, hits = 0, retry_after = retry, verbs = verbs,
     resource = type(p.resource) == "string" and p.resource or nil,
-    name = type(p.name) == "string" and p.name or nil }
+    name = type(p.name) == "string" and p.name or nil, user = p.user or M.DEFAULT_USER }
   self.faults[#self.faults + 1] = f
   return f
 end

@@ -11,7 +11,9 @@
 -- (406 if none fits; protobuf is passed over, as a JSON-only server may).
 -- The store checks the object itself (apiVersion, kind, namespace and name
 -- against the URL, the schema) and returns the Status to send. Faults from
--- the control endpoint apply to writes.
+-- the control endpoint (control.lua) apply to writes, and to reads (get,
+-- list, watch) that a fault names; a read's is answered before anything
+-- else, as kube-apiserver authorizes before it serves.
 local json = require("smop.json")
 local proto = require("fake.kube.proto")
 local status = require("fake.kube.status")
@@ -61,6 +63,7 @@ end
 
 local function fail(app, req, e, extra)
   if type(e) ~= "table" then e = status.internal(tostring(e)) end
+  if e.page_not_found then return app:page_not_found() end
   return app:status_answer(req, e, extra)
 end
 
@@ -293,7 +296,7 @@ local function do_create(app, req, kind, ns, fmt)
   local opts, oerr = write_options(req)
   if not opts then return fail(app, req, oerr) end
   local name = type(obj.metadata) == "table" and obj.metadata.name or nil
-  local fault, fh = app.control:take_fault("create", kind, name)
+  local fault, fh = app.control:take_fault("create", kind, name, { namespace = ns })
   if fault then return fail(app, req, fault, fh) end
   local created, warnings = app.store:create(kind, ns, obj, opts)
   if not created then return fail(app, req, warnings) end
@@ -312,7 +315,7 @@ local function do_update(app, req, kind, ns, name, sub, fmt)
   local opts, oerr = write_options(req)
   if not opts then return fail(app, req, oerr) end
   opts.subresource = sub
-  local fault, fh = app.control:take_fault("update", kind, name)
+  local fault, fh = app.control:take_fault("update", kind, name, { namespace = ns, subresource = sub })
   if fault then return fail(app, req, fault, fh) end
   local updated, warnings = app.store:update(kind, ns, name, obj, opts)
   if not updated then return fail(app, req, warnings) end
@@ -326,7 +329,7 @@ local function do_patch(app, req, kind, ns, name, sub, fmt)
   if not opts then return fail(app, req, oerr) end
   opts.subresource = sub
   opts.force = req.args.force == "true"
-  local fault, fh = app.control:take_fault("patch", kind, name)
+  local fault, fh = app.control:take_fault("patch", kind, name, { namespace = ns, subresource = sub })
   if fault then return fail(app, req, fault, fh) end
   local patched, warnings = app.store:patch(kind, ns, name, ptype, patch, opts)
   if not patched then return fail(app, req, warnings) end
@@ -361,7 +364,7 @@ end
 local function do_delete(app, req, kind, ns, name, fmt)
   local opts, oerr = delete_options(app, req)
   if not opts then return fail(app, req, oerr) end
-  local fault, fh = app.control:take_fault("delete", kind, name)
+  local fault, fh = app.control:take_fault("delete", kind, name, { namespace = ns })
   if fault then return fail(app, req, fault, fh) end
   local result, err = app.store:delete(kind, ns, name, opts)
   if not result then return fail(app, req, err) end
@@ -379,7 +382,7 @@ local function do_delete_collection(app, req, kind, ns, fmt)
   local deleted = {}
   for _, o in ipairs(items) do
     local m = o.metadata or {}
-    local fault, fh = app.control:take_fault("deletecollection", kind, m.name)
+    local fault, fh = app.control:take_fault("deletecollection", kind, m.name, { namespace = ns })
     if fault then return fail(app, req, fault, fh) end
     local r = app.store:delete(kind, m.namespace, m.name, opts)
     if r then
@@ -439,15 +442,21 @@ function M.serve(app, req, segs)
   if sub and (sub ~= "status" or not (kind.subresources and kind.subresources.status)) then
     return app:page_not_found()
   end
-  local fmt = M.negotiate(req.headers["accept"])
   local m = req.method
+  local a = req.args
+  local watching = r.watch or a.watch == "true" or a.watch == "1"
+  if m == "GET" or m == "HEAD" then
+    local verb = watching and "watch" or (name and "get" or "list")
+    local fault, fh = app.control:take_fault(verb, kind, name, { namespace = ns, subresource = sub })
+    if fault then return fail(app, req, fault, fh) end
+  end
+  local fmt = M.negotiate(req.headers["accept"])
   if not fmt then
     return fail(app, req, status.new(406, "NotAcceptable", NOT_ACCEPTABLE))
   end
-  local a = req.args
   if not name then
     if m == "GET" or m == "HEAD" then
-      if r.watch or a.watch == "true" or a.watch == "1" then
+      if watching then
         return watch.serve(app, req, kind, ns, fmt)
       end
       return do_list(app, req, kind, ns, fmt)

@@ -71,9 +71,12 @@ function M.bad_request(message)
   return M.new(400, "BadRequest", message)
 end
 
+-- Without a name (a list, a create by generateName) the message names the
+-- resource only, as NewForbidden words it.
 function M.forbidden(kind_def, name, why, causes)
-  return M.new(403, "Forbidden",
-    string.format('%s "%s" is forbidden: %s', M.group_resource(kind_def), name, why),
+  local what = M.group_resource(kind_def)
+  if name and name ~= "" then what = string.format('%s "%s"', what, name) end
+  return M.new(403, "Forbidden", string.format("%s is forbidden: %s", what, why),
     details(name, kind_def.group, kind_def.plural, { causes = causes }))
 end
 
