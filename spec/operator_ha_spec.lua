@@ -125,6 +125,20 @@ describe("smop run --leader-elect", function()
     assert.is_truthy(a.stderr:find("no longer holds the leader lease", 1, true), a.stderr)
   end)
 
+  it("says so when RBAC denies the lease, and leads once allowed", function()
+    local fault = "-X POST -H 'Content-Type: application/json' -d "
+      .. "'{\"code\": 403, \"count\": 100000, \"resource\": \"leases\", \"verbs\": [\"get\", \"create\"]}'"
+    local _, err, code = c.fk.curl("/_smop/faults", fault)
+    assert.are.equal(0, code, err)
+    local a = c.operator(ELECT, "POD_NAME=replica-a")
+    local line = a.wait_log("[^\n]*waiting for the leader lease[^\n]*")
+    assert.is_truthy(line:find("403", 1, true), line)
+    assert.is_truthy(line:find("leases", 1, true), line)
+    _, err, code = c.fk.curl("/_smop/faults", "-X DELETE")
+    assert.are.equal(0, code, err)
+    a.wait_log("became leader", 50)
+  end)
+
   it("keeps one lease per shard", function()
     local args = { "--shard", "1/2" }
     for _, x in ipairs(ELECT) do args[#args + 1] = x end
