@@ -121,7 +121,8 @@ function M.run(sys, args)
   end
   local kinds = opts.kinds and split(opts.kinds) or operator.KINDS
   for _, k in ipairs(kinds) do
-    if not pcall(require, "kinds." .. k) then
+    local ok, kind = pcall(require, "kinds." .. k)
+    if not (ok and type(kind) == "table" and kind.plural and kind.reconcile) then
       sys.stderr("smop run: --kinds: no kind script kinds." .. k .. " (known: "
         .. table.concat(operator.KINDS, ", ") .. ")\n")
       return 2

@@ -170,7 +170,8 @@ function M.context(env, obj)
     return naming.for_object(obj, max_len)
   end
   function ctx.event(etype, reason, message)
-    log.info(message, with(f, { event = reason, type = etype }))
+    local fn = etype == "Warning" and log.warn or log.info
+    fn(message, with(f, { event = reason, type = etype }))
     if env.events then env.events:emit(obj, etype, reason, message) end
   end
   function ctx.log(level, msg, fields)

@@ -2,12 +2,18 @@
 -- fake-aws on smop.server, the operator talking to them over HTTP(S)) with
 -- a frozen AWS clock, fast polls and short backoffs.
 --
---   harness.run({ poll_interval = 0.05 }, function(h)
---     h.create("job-a", function(obj) obj.spec.tags[1].key = "x" end)
+--   harness.run({ poll_interval = 0.05, kinds = { "trainingjob" } }, function(h)
+--     h.create("job-a", function(obj) obj.spec.tags[1].key = "x" end)   -- the example TrainingJob
+--     h.apply("examples/kmeans-mnist-processingjob.yaml", "proc-a")     -- any kind's example
 --     local obj = h.wait("InProgress", function() return h.status("job-a") == "InProgress" end)
 --     h.advance(100)                -- the fake AWS clock, virtual seconds
---     h.calls("CreateTrainingJob")  -- recorded calls to the fake AWS
+--     h.calls("CreateTrainingJob")  -- recorded calls to the fake AWS (service: sagemaker
+--                                   -- unless a second argument names another)
 --   end)
+--
+-- Objects are named by (name, plural); the plural defaults to trainingjobs:
+-- h.get(name, plural), h.status(name, field, plural), h.path(name, plural),
+-- h.stored(name, plural). The sandbox serves all eight CRDs of crds/.
 --
 -- h.wait polls (every 10 ms, bounded) until fn returns a true value and
 -- returns it; past the bound it fails naming what it waited for. The bound
@@ -19,7 +25,8 @@ local yaml = require("smop.yaml")
 
 local M = {}
 
-M.TRAININGJOBS = "/apis/sagemaker.aws.amazon.com/v1/namespaces/default/trainingjobs"
+M.GROUP_PATH = "/apis/sagemaker.aws.amazon.com/v1/namespaces/default/"
+M.TRAININGJOBS = M.GROUP_PATH .. "trainingjobs"
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -28,43 +35,67 @@ local function read(path)
   return s
 end
 
-local crds, example
+local crds
+local examples = {}
 
-function M.example()
-  example = example or read("examples/xgboost-mnist-trainingjob.yaml")
-  return yaml.decode(example)
+-- A decoded example manifest (examples/...; the TrainingJob by default).
+function M.example(path)
+  path = path or "examples/xgboost-mnist-trainingjob.yaml"
+  examples[path] = examples[path] or read(path)
+  return yaml.decode(examples[path])
+end
+
+-- Every CRD of crds/, decoded; and kind -> plural.
+local plurals = {}
+local function load_crds()
+  if crds then return crds end
+  crds = {}
+  local p = assert(io.popen("ls crds/*.yaml"))
+  for file in p:lines() do
+    for _, doc in ipairs(yaml.decode_all(read(file))) do
+      crds[#crds + 1] = doc
+      plurals[doc.spec.names.kind] = doc.spec.names.plural
+    end
+  end
+  p:close()
+  return crds
 end
 
 local function harness(sb)
   local h = { sb = sb, kube = sb.client, aws_app = sb.aws_app, kube_app = sb.kube_app }
 
-  function h.path(name)
-    return M.TRAININGJOBS .. "/" .. name
+  function h.path(name, plural)
+    return M.GROUP_PATH .. (plural or "trainingjobs") .. "/" .. name
   end
 
-  -- Creates the example TrainingJob under another name; edit(obj) may
-  -- change it first.
-  function h.create(name, edit)
-    local obj = M.example()
+  -- Creates an example (path; the TrainingJob by default) under another
+  -- name; edit(obj) may change it first. Returns the created object.
+  function h.apply(path, name, edit)
+    local obj = M.example(path)
     obj.metadata.name = name
     if edit then edit(obj) end
-    return assert(h.kube:create(M.TRAININGJOBS, obj))
+    return assert(h.kube:create(M.GROUP_PATH .. assert(plurals[obj.kind], obj.kind), obj))
   end
 
-  function h.get(name)
-    return h.kube:get(h.path(name))
+  function h.create(name, edit)
+    return h.apply(nil, name, edit)
   end
 
-  function h.status(name, field)
-    local obj = h.get(name)
+  function h.get(name, plural)
+    return h.kube:get(h.path(name, plural))
+  end
+
+  function h.status(name, field, plural)
+    local obj = h.get(name, plural)
     return obj and obj.status and obj.status[field or "trainingJobStatus"]
   end
 
   -- The object as the fake's store holds it right now (no HTTP: usable
   -- from inside a fake's handler).
-  function h.stored(name)
+  function h.stored(name, plural)
     local store = sb.kube_app.store
-    return store:get(store:kind_for("sagemaker.aws.amazon.com", "v1", "trainingjobs"), "default", name)
+    return store:get(store:kind_for("sagemaker.aws.amazon.com", "v1", plural or "trainingjobs"),
+      "default", name)
   end
 
   function h.wait(what, fn, limit)
@@ -81,16 +112,16 @@ local function harness(sb)
     assert(status == 200)
   end
 
-  function h.calls(operation)
+  function h.calls(operation, service)
     local _, body = fake_aws.control(sb.aws_app, "GET", "/_smop/calls", nil,
-      { service = "sagemaker", operation = operation })
+      { service = service or "sagemaker", operation = operation })
     return body.calls
   end
 
   -- Calls to operation that succeeded.
-  function h.succeeded(operation)
+  function h.succeeded(operation, service)
     local n = 0
-    for _, c in ipairs(h.calls(operation)) do
+    for _, c in ipairs(h.calls(operation, service)) do
       if c.error == json.null or c.error == nil then n = n + 1 end
     end
     return n
@@ -139,7 +170,7 @@ end
 
 -- Runs fn(h) in a task with a fresh sandbox; stops it afterwards.
 function M.run(opts, fn)
-  crds = crds or yaml.decode_all(read("crds/sagemaker.aws.amazon.com_trainingjobs.yaml"))
+  load_crds()
   local dev = require("operator.dev")
   task.run(function()
     local o = { crds = crds, aws_speed = 0, poll_interval = 0.05, error_interval = 60,
