@@ -115,6 +115,7 @@ describe("operator driver", function()
       h.create("job-e")
       h.wait("InProgress", function() return h.status("job-e") == "InProgress" end)
       h.aws_fault({ kind = "throttle", operation = "DescribeTrainingJob" })
+      h.advance(10)   -- the job moves on, so the sweep has the object described
       h.wait("Reconciling", function() return h.status("job-e") == "Reconciling" end)
       local obj = h.get("job-e")
       assert.is_truthy(obj.status.additional:find("ThrottlingException", 1, true), obj.status.additional)

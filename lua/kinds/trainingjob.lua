@@ -22,7 +22,8 @@ return job.new({
   name_spec = "trainingJobName",
   max_len = 63,
   api = { create = "CreateTrainingJob", describe = "DescribeTrainingJob", stop = "StopTrainingJob",
-    name = "TrainingJobName", status = "TrainingJobStatus" },
+    name = "TrainingJobName", status = "TrainingJobStatus",
+    list = "ListTrainingJobs", items = "TrainingJobSummaries" },
   status_from = function(desc, obj, name)
     local status = {
       secondaryStatus = desc.SecondaryStatus,

@@ -29,6 +29,7 @@
 local driver = require("operator.driver")
 local log = require("smop.log")
 local queue = require("smop.queue")
+local sweep = require("operator.sweep")
 local task = require("smop.task")
 
 local M = {}
@@ -76,6 +77,13 @@ function Controller:start()
   self.informer = inf
   self.queue = queue.new(self.queue_opts)
   self.feeder = task.spawn(function() self:feed() end)
+  -- change detection for kinds that can list what changed (operator.sweep)
+  if self.kind.sweep and self.env.aws and self.env.sweep ~= false then
+    local interval = self.env.poll_interval or 30
+    self.sweep = sweep.new({ def = self.kind.sweep, clients = self.env.aws, interval = interval,
+      kind = self.kind.kind, wake = function(key) self.queue:add(key) end })
+    self.env.safety_interval = self.env.safety_interval or math.max(10 * interval, 300)
+  end
   return true
 end
 
@@ -190,6 +198,9 @@ function Controller:work()
       self.syncing[key] = {}
       local res = self:sync_one(obj)
       self:remember(key, rv_of(obj), res)
+      if self.sweep then
+        if res.watch then self.sweep:watch(key, res.watch) else self.sweep:forget(key) end
+      end
       if res.backoff then
         q:add_rate_limited(key)
       else
@@ -199,6 +210,7 @@ function Controller:work()
     else
       q:forget(key)
       self.fresh[key] = nil
+      if self.sweep then self.sweep:forget(key) end
     end
     q:done(key)
   end
@@ -226,6 +238,7 @@ end
 -- the next start lists everything again anyway).
 function Controller:shutdown()
   self.stopping = true
+  if self.sweep then self.sweep:stop() end
   if self.queue then self.queue:shutdown() end
   if self.informer then self.informer:close() end
 end

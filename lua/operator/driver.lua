@@ -9,10 +9,13 @@
 --   -- res.error: what went wrong, when the sync ended in Reconciling or Error
 --   -- res.object: the newest version of obj this sync wrote (nil: none), and
 --   -- res.written: the resourceVersions of every write, oldest first
+--   -- res.watch: { region, endpoint, name, modified } for the controller's
+--   -- change detection (operator.sweep), when the kind named its resource
 --
 -- env = { kind = <kind module>, kube = <kube.client>, events = <events recorder>,
 --         aws = <operator.aws clients>, script_version = "...",
 --         poll_interval = 30, error_interval = 300, status_refresh = 600,
+--         safety_interval = nil | seconds (set when a sweep watches changes),
 --         now = task.time }
 --
 -- The order of one sync, and why:
@@ -181,8 +184,16 @@ function M.context(env, obj)
   function ctx.now()
     return now(env)
   end
+  -- Change detection: the script names the SageMaker resource it mirrors
+  -- and its LastModifiedTime, and the controller's sweep (operator.sweep)
+  -- wakes the object when that changes instead of polling it.
+  local seen = {}
+  function ctx.watch_changes(name, modified)
+    seen.watch = { region = spec.region, endpoint = spec.sageMakerEndpoint, name = name,
+      modified = tonumber(modified) }
+  end
   ctx.poll_interval = env.poll_interval or 30
-  return ctx
+  return ctx, seen
 end
 
 -- ---- outcomes ----
@@ -233,15 +244,22 @@ local function transition_event(env, obj, old_value, new_fields)
   end
 end
 
-local function on_status(env, obj, fields, after, res)
+-- watch: what ctx.watch_changes named. With a sweep (env.safety_interval
+-- set by the controller) a watched object is described again only when the
+-- sweep sees it change, or after the safety interval.
+local function on_status(env, obj, fields, after, res, watch)
   local old_value = (obj.status or {})[env.kind.status_field]
   local updated, err = write_status(env, obj, build(env, obj, fields, true))
   if not updated then return failed_write(obj, "write the status", err, res) end
   wrote(res, obj, updated)
   transition_event(env, obj, old_value, fields)
+  local terminal = (env.kind.terminal or {})[fields[env.kind.status_field]]
+  if watch and not terminal and env.safety_interval then res.watch = watch end
   if after then
     res.requeue_after = after
-  elseif not (env.kind.terminal or {})[fields[env.kind.status_field]] then
+  elseif res.watch then
+    res.requeue_after = env.safety_interval
+  elseif not terminal then
     res.requeue_after = env.poll_interval or 30
   end
   return res
@@ -318,9 +336,10 @@ function M.sync(env, obj, res)
     wrote(res, obj, updated)
     obj = updated
   end
-  local st, after = env.kind.reconcile(obj, M.context(env, obj))
+  local ctx, seen = M.context(env, obj)
+  local st, after = env.kind.reconcile(obj, ctx)
   if st == nil then return on_error(env, obj, after, res) end
-  return on_status(env, obj, st, after, res)
+  return on_status(env, obj, st, after, res, seen.watch)
 end
 
 return M

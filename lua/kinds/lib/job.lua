@@ -13,7 +13,8 @@
 --     max_len = 63,                               -- of a generated name
 --     api = { create = "CreateProcessingJob", describe = "DescribeProcessingJob",
 --             stop = "StopProcessingJob", name = "ProcessingJobName",
---             status = "ProcessingJobStatus" },
+--             status = "ProcessingJobStatus",
+--             list = "ListProcessingJobs", items = "ProcessingJobSummaries" },  -- (optional)
 --     status_from = function(desc, obj, name) return { ... } end,  -- the kind's own fields
 --     stopping = function(desc) end,              -- (optional) how desc reads once stopped
 --     after_describe = function(desc, obj, ctx, status, name) return status end,  -- (optional)
@@ -25,6 +26,10 @@
 -- from then on (the message itself is the marker, so it is not lost at the
 -- next sync). A spec changed while no job exists yet (a create that failed
 -- validation, say) is simply used by the next create.
+--
+-- With api.list and api.items the kind gets change detection: a running
+-- job is described again when the controller's sweep sees its
+-- LastModifiedTime move (operator.sweep), not every poll interval.
 local M = {}
 
 M.TERMINAL = { Completed = true, Failed = true, Stopped = true }
@@ -60,6 +65,7 @@ function M.new(def)
     ready = def.ready or { Completed = true },
     failed = def.failed or { Failed = true },
     terminal = def.terminal or M.TERMINAL,
+    sweep = api.list and { list = api.list, items = api.items, name = api.name } or nil,
   }
 
   local function job_name(obj, ctx)
@@ -110,6 +116,7 @@ function M.new(def)
     if note and not tostring((obj.status or {}).additional or ""):find(immutable, 1, true) then
       ctx.event("Warning", "SpecChangeIgnored", immutable)
     end
+    if kind.sweep then ctx.watch_changes(name, desc.LastModifiedTime) end
     local status = status_of(desc, obj, name, note)
     if def.after_describe then return def.after_describe(desc, obj, ctx, status, name) end
     return status
