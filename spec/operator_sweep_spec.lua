@@ -50,8 +50,8 @@ describe("change detection", function()
 
   it("falls back to polling while the List is refused", function()
     harness.run({ poll_interval = 0.05 }, function(h)
-      h.aws_fault({ kind = "error", status = 400, code = "AccessDeniedException", operation = "ListTrainingJobs",
-        message = "not authorized to perform: sagemaker:ListTrainingJobs" })
+      h.aws_fault({ kind = "error", status = 400, code = "AccessDeniedException",
+        operation = "ListTrainingJobs", message = "not authorized to perform: sagemaker:ListTrainingJobs" })
       h.create("job-p")
       h.wait("InProgress", function() return h.status("job-p") == "InProgress" end)
       local describes = #h.calls("DescribeTrainingJob")
@@ -77,7 +77,8 @@ describe("operator.sweep", function()
   it("wakes what changed after what it last saw, following pages", function()
     task.run(function()
       local clients, calls = stub({
-        { items = { { Name = "a", LastModifiedTime = 100 }, { Name = "b", LastModifiedTime = 150 } }, next = "t" },
+        { items = { { Name = "a", LastModifiedTime = 100 }, { Name = "b", LastModifiedTime = 150 } },
+          next = "t" },
         { items = { { Name = "c", LastModifiedTime = 400 }, { Name = "other", LastModifiedTime = 500 } } },
       })
       local woken = {}
