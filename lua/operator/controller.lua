@@ -142,8 +142,9 @@ function Controller:remember(key, before, res)
   if res.object then
     local fresh = self.fresh[key] or { own = {} }
     -- the version we synced from counts as ours: a sync starting before the
-    -- store moved past it uses our write (false: its event needs no skip)
-    if before then fresh.own[before] = false end
+    -- store moved past it uses our write (false: its event needs no skip);
+    -- when it was our own write already, its event is still ours to skip
+    if before and fresh.own[before] == nil then fresh.own[before] = false end
     for _, rv in ipairs(res.written or {}) do fresh.own[rv] = true end
     fresh.object = res.object
     self.fresh[key] = fresh

@@ -29,7 +29,7 @@ function M.new(opts)
     now = opts.now or task.time,
     max_cache = opts.max_cache or 4096,
     cache = {}, order = {}, first = 1,
-    pending = {}, head = 1,
+    pending = {}, head = 1, tail = 0,   -- the queue is pending[head..tail]
     cond = task.condition(),
     done = task.condition(),
     seq = 0,
@@ -46,12 +46,15 @@ function Recorder:emit(obj, etype, reason, message)
   if self.closed then return end
   local meta = obj and obj.metadata
   if type(meta) ~= "table" or not meta.name then return end
-  if #self.pending - self.head + 1 >= MAX_PENDING then
+  if self.tail - self.head + 1 >= MAX_PENDING then
     log.warn("events: too many events queued; dropping one",
       { kind = obj.kind, namespace = meta.namespace, name = meta.name, reason = reason })
     return
   end
-  self.pending[#self.pending + 1] = {
+  -- not #self.pending: the written head is nil, and # of a table with
+  -- leading holes may be 0, which would put this event behind the head
+  self.tail = self.tail + 1
+  self.pending[self.tail] = {
     ref = { apiVersion = obj.apiVersion, kind = obj.kind, name = meta.name,
       namespace = meta.namespace, uid = meta.uid, resourceVersion = meta.resourceVersion },
     type = etype, reason = reason, message = tostring(message or ""):sub(1, MAX_MESSAGE),
@@ -125,7 +128,7 @@ function Recorder:loop()
       self.done:notify_all()
       return
     else
-      self.pending, self.head = {}, 1
+      self.pending, self.head, self.tail = {}, 1, 0
       self.cond:wait()
     end
   end
