@@ -21,13 +21,19 @@ local NEEDED = {
     why = "the finalizer, added and removed by a merge patch: operator/driver.lua set_finalizers" },
   { where = "watch", group = GROUP, resource = "{kind}/status", verbs = { "patch" },
     why = "every status write: operator/driver.lua write_status -> kube/client.lua patch_status" },
+  { where = "watch", group = GROUP, resource = "trainingjobs", verbs = { "create", "get", "delete" },
+    why = "a tuning job's training jobs as TrainingJob objects it owns: operator/driver.lua ctx.children "
+      .. "(create; get, to check the owner, and delete on the tuning job's delete)" },
+  { where = "watch", group = GROUP, resource = "hyperparametertuningjobs/finalizers", verbs = { "update" },
+    why = "those TrainingJobs name their tuning job as owner with blockOwnerDeletion: "
+      .. "OwnerReferencesPermissionEnforcement (OpenShift) asks for this" },
   { where = "watch", group = "", resource = "events", verbs = { "create", "patch" },
     why = "operator/events.lua: core/v1 Events; a repeat patches count and lastTimestamp" },
   { where = "lease", group = "coordination.k8s.io", resource = "leases",
     verbs = { "get", "create", "update" },
     why = "operator/leader.lua: get, create when missing, update to renew, take over and release" },
 }
--- Granted though no code calls it (the reason is in deploy/cluster/cluster-role.yaml).
+-- Granted for owners to come (the reason is in deploy/cluster/cluster-role.yaml).
 local ALSO_GRANTED = {
   { where = "watch", group = GROUP, resource = "{kind}/finalizers", verbs = { "update" } },
 }

@@ -5,11 +5,15 @@ local fa = require("spec.support.fake_aws")
 local DIM = "sagemaker:variant:DesiredInstanceCount"
 
 -- SageMaker as far as Auto Scaling asks it: variants "AllTraffic" of
--- endpoints "ep1".."ep9" exist in us-east-1.
+-- endpoints "ep1".."ep9" exist in us-east-1 and us-west-2 (unless a test
+-- deleted them), all InService but ep9, which is still Creating.
+local deleted = {}
 local sagemaker = {
   operations = {},
   variant_exists = function(_, endpoint, variant, region)
-    return region == "us-east-1" and endpoint:match("^ep%d$") ~= nil and variant == "AllTraffic"
+    local exists = (region == "us-east-1" or region == "us-west-2") and endpoint:match("^ep%d$") ~= nil
+      and variant == "AllTraffic" and not deleted[endpoint]
+    return exists, exists and (endpoint == "ep9" and "Creating" or "InService") or nil
   end,
 }
 
@@ -62,6 +66,8 @@ describe("fake-aws Application Auto Scaling", function()
           "expected endpoint/<endpoint%-name>/variant/<variant%-name>" },
         { target("endpoint/bad_name/variant/AllTraffic", cap), "Unsupported resource ID" },
         { target("endpoint/nothere/variant/AllTraffic", cap), "does not exist" },
+        { target("endpoint/ep9/variant/AllTraffic", cap), "^Endpoint ep9 is in status Creating%. The status "
+          .. "should be in 'InService' to register it as a scalable target$" },
         { target("endpoint/ep1/variant/AllTraffic"), "MinCapacity and MaxCapacity are required" },
         { target("endpoint/ep1/variant/AllTraffic", { MinCapacity = 3, MaxCapacity = 2 }),
           "Minimum capacity %(3%) cannot be greater than maximum capacity %(2%)" },
@@ -183,6 +189,41 @@ describe("fake-aws Application Auto Scaling", function()
       assert.matches("^No scalable target found for service namespace: sagemaker", err.message)
       local out = ok(aas:call("DescribeScalingPolicies", { ServiceNamespace = "sagemaker" }))
       assert.are.equal(0, #out.ScalingPolicies)
+    end)
+  end)
+
+  it("keeps each region's targets apart", function()
+    serve(function(aas, env)
+      local west = env.client("application-autoscaling", nil, { region = "us-west-2" })
+      ok(west:call("RegisterScalableTarget", target("endpoint/ep1/variant/AllTraffic",
+        { MinCapacity = 1, MaxCapacity = 2 })))
+      assert.are.equal(1, #ok(west:call("DescribeScalableTargets", { ServiceNamespace = "sagemaker" }))
+        .ScalableTargets)
+      assert.are.equal(0, #ok(aas:call("DescribeScalableTargets", { ServiceNamespace = "sagemaker" }))
+        .ScalableTargets)
+      local _, err = aas:call("DeregisterScalableTarget", target("endpoint/ep1/variant/AllTraffic"))
+      assert.are.equal("ObjectNotFoundException", err.code)
+    end)
+  end)
+
+  it("deregisters the targets of a deleted endpoint, policies included", function()
+    serve(function(aas)
+      for _, ep in ipairs({ "ep1", "ep2" }) do
+        local id = "endpoint/" .. ep .. "/variant/AllTraffic"
+        ok(aas:call("RegisterScalableTarget", target(id, { MinCapacity = 1, MaxCapacity = 2 })))
+        ok(aas:call("PutScalingPolicy", target(id, { PolicyName = "p", PolicyType = "TargetTrackingScaling",
+          TargetTrackingScalingPolicyConfiguration = { TargetValue = 10, PredefinedMetricSpecification = {
+            PredefinedMetricType = "SageMakerVariantInvocationsPerInstance" } } })))
+      end
+      deleted.ep1 = true
+      local out = ok(aas:call("DescribeScalableTargets", { ServiceNamespace = "sagemaker" }))
+      deleted.ep1 = nil
+      assert.are.equal(1, #out.ScalableTargets)
+      assert.are.equal("endpoint/ep2/variant/AllTraffic", out.ScalableTargets[1].ResourceId)
+      local policies = ok(aas:call("DescribeScalingPolicies", { ServiceNamespace = "sagemaker" }))
+        .ScalingPolicies
+      assert.are.equal(1, #policies)
+      assert.are.equal("endpoint/ep2/variant/AllTraffic", policies[1].ResourceId)
     end)
   end)
 

@@ -11,7 +11,7 @@ local json = require("smop.json")
 local server = require("spec.support.server")
 local smop = require("spec.support.smop")
 
-local CRD = "crds/sagemaker.aws.amazon.com_trainingjobs.yaml"
+local CRD = "crds"   -- all eight: the operator runs every kind
 local PROBES = "probes=(http://127%.0%.0%.1:%d+)"
 local WARNING = "[^\n]*cannot list/watch trainingjobs[^\n]*"
 

@@ -8,7 +8,7 @@ local fake_aws = require("spec.support.fake_aws")
 local fake_kube = require("spec.support.fake_kube")
 local smop = require("spec.support.smop")
 
-local CRD = "crds/sagemaker.aws.amazon.com_trainingjobs.yaml"
+local CRD = "crds"   -- all eight: the operator runs every kind
 
 local function curl_status(url)
   local out = fake_kube.run("curl -s -o /dev/null -w '%{http_code}' " .. smop.quote(url))

@@ -3,6 +3,7 @@
 --
 --   local req, unknown = convert.to_api(model, "CreateTrainingJobRequest", spec,
 --                                       { skip = { region = true } })
+--   local spec = convert.from_api(model, "CreateTrainingJobRequest", describe_answer)
 --
 -- Spec members are the API members with a lower-case first letter; they are
 -- matched without regard to case, so the spellings the old API kept
@@ -109,6 +110,42 @@ function M.to_api(model, shape_name, spec, opts)
   local unknown = {}
   local out = structure(model, shape_name, shape, spec or {}, "spec.", unknown, opts and opts.skip)
   return out, unknown
+end
+
+-- An API value -> the spec's form: to_api reversed, for a structure of shape
+-- shape_name (an operation's input, say). Only the members the shape has are
+-- kept (a Describe answer's extra members drop out), names get a lower-case
+-- first letter, maps become {name, value} lists sorted by name.
+local function from_api(model, shape_name, v)
+  local shape = model.shapes[shape_name]
+  if v == nil or v == json.null or not shape or shape.document or type(v) ~= "table" then return v end
+  local t = shape.type
+  if t == "structure" then
+    local out = {}
+    for member, m in pairs(shape.members or {}) do
+      if v[member] ~= nil then
+        out[member:sub(1, 1):lower() .. member:sub(2)] = from_api(model, m.shape, v[member])
+      end
+    end
+    if next(out) == nil then return json.object(out) end
+    return out
+  elseif t == "list" then
+    local out = json.array({})
+    for i, x in ipairs(v) do out[i] = from_api(model, shape.member.shape, x) end
+    return out
+  elseif t == "map" then
+    local out = {}
+    for k, x in pairs(v) do out[k] = from_api(model, shape.value.shape, x) end
+    return M.name_values(out)
+  end
+  return v
+end
+
+function M.from_api(model, shape_name, value)
+  if not model.shapes[shape_name] then
+    error("convert.from_api: the model has no shape " .. tostring(shape_name), 2)
+  end
+  return from_api(model, shape_name, value)
 end
 
 -- An API answer's member names with a lower-case first letter, recursively

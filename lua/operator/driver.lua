@@ -150,6 +150,99 @@ local function broken_client(service, message)
   end }
 end
 
+-- ---- ctx.children: the objects a kind script keeps for its object ----
+--
+-- Narrow on purpose (a kind script may come from a ConfigMap): objects of
+-- this group only, in the object's own namespace only; every object made
+-- carries a controller ownerReference to the object (the garbage collector
+-- deletes it with its owner) and M.OWNER_LABEL; list sees and delete touches
+-- only objects owned so.
+
+M.GROUP_VERSION = "sagemaker.aws.amazon.com/v1"
+M.OWNER_LABEL = "sagemaker.aws.amazon.com/owner-uid"
+
+local CHILD_KINDS = {
+  batchtransformjobs = "BatchTransformJob", endpointconfigs = "EndpointConfig",
+  hostingautoscalingpolicies = "HostingAutoscalingPolicy", hostingdeployments = "HostingDeployment",
+  hyperparametertuningjobs = "HyperparameterTuningJob", models = "Model",
+  processingjobs = "ProcessingJob", trainingjobs = "TrainingJob",
+}
+
+-- The owner's labels go to its children, so an install split by
+-- --label-selector watches them too; Argo CD's tracking label does not (the
+-- children would look like part of its application, and prunable).
+local UNCOPIED_LABELS = { ["app.kubernetes.io/instance"] = true }
+
+-- A DNS subdomain (an object name): nothing that could leave the path.
+local function valid_name(name)
+  return type(name) == "string" and #name <= 253 and name:match("^[a-z0-9][-a-z0-9.]*$") ~= nil
+    and name:match("[a-z0-9]$") ~= nil
+end
+
+local function children(env, obj, plural)
+  local kind = CHILD_KINDS[plural]
+  if not kind then
+    error("ctx.children: " .. tostring(plural) .. " is not a resource of " .. M.GROUP_VERSION, 3)
+  end
+  local meta = obj.metadata
+  local uid = meta.uid
+  local base = string.format("/apis/%s/namespaces/%s/%s", M.GROUP_VERSION, meta.namespace, plural)
+  local function owned(o)
+    for _, r in ipairs((o.metadata or {}).ownerReferences or {}) do
+      if r.uid == uid and r.controller == true then return true end
+    end
+    return false
+  end
+  local kids = {}
+  function kids.list(_)
+    local res, err = env.kube:list(base, { label_selector = M.OWNER_LABEL .. "=" .. uid })
+    if not res then return nil, err end
+    local out = json.array({})
+    for _, item in ipairs(res.items) do
+      if owned(item) then out[#out + 1] = item end
+    end
+    return out
+  end
+  function kids.create(_, child)
+    local cmeta = child.metadata or {}
+    if not valid_name(cmeta.name) then
+      return nil, string.format("cannot create %s %q: not a valid object name", kind, tostring(cmeta.name))
+    end
+    local labels = {}
+    for k, v in pairs(meta.labels or {}) do
+      if not UNCOPIED_LABELS[k] then labels[k] = v end
+    end
+    for k, v in pairs(cmeta.labels or {}) do labels[k] = v end
+    labels[M.OWNER_LABEL] = uid
+    return env.kube:create(base, {
+      apiVersion = M.GROUP_VERSION, kind = kind,
+      metadata = { name = cmeta.name, namespace = meta.namespace, labels = labels,
+        ownerReferences = json.array({ { apiVersion = obj.apiVersion or M.GROUP_VERSION, kind = obj.kind,
+          name = meta.name, uid = uid, controller = true, blockOwnerDeletion = true } }) },
+      spec = child.spec,
+    })
+  end
+  function kids.delete(_, name)
+    if not valid_name(name) then
+      return nil, string.format("cannot delete %s %q: not a valid object name", kind, tostring(name))
+    end
+    local cur, err = env.kube:get(base .. "/" .. name)
+    if not cur then
+      if type(err) == "table" and err.code == 404 then return true end
+      return nil, err
+    end
+    if not owned(cur) then
+      return nil, string.format("%s %s is not owned by %s %s; not deleted", kind, name, obj.kind, meta.name)
+    end
+    if cur.metadata.deletionTimestamp then return true end
+    -- the uid precondition: the object looked at is the object deleted
+    local _, derr = env.kube:delete(base .. "/" .. name, { preconditions = { uid = cur.metadata.uid } })
+    if derr and not (type(derr) == "table" and derr.code == 404) then return nil, derr end
+    return true
+  end
+  return kids
+end
+
 function M.context(env, obj)
   local f = fields_of(obj)
   local spec = type(obj.spec) == "table" and obj.spec or {}
@@ -168,6 +261,15 @@ function M.context(env, obj)
       log.warn("spec field not in the " .. operation .. " request; ignored", with(f, { field = path }))
     end
     return req
+  end
+  function ctx.from_api(service, operation, answer)
+    local model = assert(model_loader.load(service))
+    local op = model.operations[operation]
+    if not op then error("ctx.from_api: " .. service .. " has no operation " .. tostring(operation), 2) end
+    return convert.from_api(model, op.input.shape, answer)
+  end
+  function ctx.children(plural)
+    return children(env, obj, plural)
   end
   function ctx.sagemaker_name(max_len)
     return naming.for_object(obj, max_len)

@@ -45,7 +45,10 @@ local M = {}
 local Operator = {}
 Operator.__index = Operator
 
-M.KINDS = { "trainingjob" }
+-- Every built-in kind script. TrainingJob must run wherever tuning jobs do:
+-- the training jobs a tuner launches are mirrored as TrainingJob objects.
+M.KINDS = { "trainingjob", "hyperparametertuningjob", "processingjob", "batchtransformjob",
+  "model", "endpointconfig", "hostingdeployment", "hostingautoscalingpolicy" }
 
 -- What to do about an informer's error, as kube.c words them: "list <resource>: 403 Forbidden: ...",
 -- "watch <resource>: ERROR event 401 Unauthorized: ...", "... the CRD for <resource> is not
@@ -180,20 +183,52 @@ local function trouble(st)
 end
 M.trouble = trouble
 
+-- Logs each informer's new trouble once, and the recovery. One cause is one
+-- line: an API server that cannot be reached is said once for all kinds,
+-- not once per kind (a kind that fails the same way later, while the cause
+-- is still there, adds nothing), and recovered once the last kind is over it.
 function Operator:watch_informers()
   local seen, ready_logged = {}, false
+  local standing = {}   -- hint -> { [ctl] = true } while those informers fail that way
   self.wake = task.condition()
   while not self.stopping do
+    local news, order, recovered = {}, {}, {}
     for _, ctl in ipairs(self.controllers) do
       local st = ctl:state()
       local key = trouble(st)
-      if key and key ~= seen[ctl] then
-        log.warn("cannot list/watch " .. ctl.kind.plural .. ": " .. hint(st.last_error),
-          { kind = ctl.kind.kind, path = ctl.path, phase = st.phase, error = st.last_error })
-      elseif not key and seen[ctl] then
-        log.info("list/watch recovered", { kind = ctl.kind.kind, path = ctl.path })
+      if key ~= seen[ctl] then
+        for h, set in pairs(standing) do
+          if set[ctl] then
+            set[ctl] = nil
+            if not next(set) then recovered[#recovered + 1] = h end
+          end
+        end
+        if key then
+          local h = hint(st.last_error)
+          if not next(standing[h] or {}) and not news[h] then
+            news[h] = { plurals = {}, kinds = {}, error = st.last_error, phase = st.phase }
+            order[#order + 1] = h
+          end
+          if news[h] then
+            news[h].plurals[#news[h].plurals + 1] = ctl.kind.plural
+            news[h].kinds[#news[h].kinds + 1] = ctl.kind.kind
+          end
+          standing[h] = standing[h] or {}
+          standing[h][ctl] = true
+        end
       end
       seen[ctl] = key
+    end
+    for _, h in ipairs(order) do
+      local t = news[h]
+      log.warn("cannot list/watch " .. table.concat(t.plurals, ", ") .. ": " .. h,
+        { kind = table.concat(t.kinds, ","), phase = t.phase, error = t.error })
+    end
+    for _, h in ipairs(recovered) do
+      if not next(standing[h]) then
+        standing[h] = nil
+        log.info("list/watch recovered", { was = h })
+      end
     end
     if not ready_logged and self:ready() then
       ready_logged = true

@@ -1,5 +1,5 @@
 -- A fake cluster for `smop run` processes: `smop fake-kube` with the
--- TrainingJob CRD, `smop fake-aws` with a frozen clock, and operators
+-- CRDs, `smop fake-aws` with a frozen clock, and operators
 -- started against both.
 --
 --   local c = cluster.start()
@@ -19,12 +19,12 @@ local smop = require("spec.support.smop")
 
 local M = {}
 
-M.CRD = "crds/sagemaker.aws.amazon.com_trainingjobs.yaml"
+M.CRDS = "crds"   -- all eight: the operator runs every kind
 M.EXAMPLE = "examples/xgboost-mnist-trainingjob.yaml"
 
 function M.start()
   local c = { operators = {} }
-  c.fk = fake_kube.start({ crds = { M.CRD } })
+  c.fk = fake_kube.start({ crds = { M.CRDS } })
   c.fa = fake_aws.start({ "--speed", "0" })
   c.home = smop.tempdir()
 

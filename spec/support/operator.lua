@@ -9,6 +9,7 @@
 --     h.advance(100)                -- the fake AWS clock, virtual seconds
 --     h.calls("CreateTrainingJob")  -- recorded calls to the fake AWS (service: sagemaker
 --                                   -- unless a second argument names another)
+--     h.sagemaker("DescribeModel", { ModelName = "m" })   -- a call straight to the fake
 --   end)
 --
 -- Objects are named by (name, plural); the plural defaults to trainingjobs:
@@ -125,6 +126,14 @@ local function harness(sb)
       if c.error == json.null or c.error == nil then n = n + 1 end
     end
     return n
+  end
+
+  -- A SageMaker call straight to the fake (us-west-2, the examples'
+  -- region): the decoded answer, or nil and the error code.
+  function h.sagemaker(op, params)
+    local status, _, _, body = fake_aws.call(sb.aws_app, "sagemaker", op, params, { region = "us-west-2" })
+    if status ~= 200 then return nil, body and body.__type end
+    return body
   end
 
   function h.aws_fault(rule)

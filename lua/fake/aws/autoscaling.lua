@@ -2,8 +2,13 @@
 -- operator's HostingAutoscalingPolicy uses them (SageMaker endpoint
 -- variants), with the other namespaces accepted as plain records.
 --
--- State: targets[key] = ScalableTarget (the API's shape), policies[key ..
--- "|" .. PolicyName] = ScalingPolicy, key = namespace|resource id|dimension.
+-- State, per region as in AWS: state[region] = { targets, policies },
+-- targets[key] = ScalableTarget (the API's shape), policies[key .. "|" ..
+-- PolicyName] = ScalingPolicy, key = namespace|resource id|dimension.
+--
+-- Deleting a SageMaker endpoint deregisters its variants' targets (AWS does
+-- so when the caller may): advance() drops the targets, and their
+-- policies, of variants SageMaker no longer has.
 local codec = require("fake.aws.codec")
 local json = require("smop.json")
 local paginate = require("fake.aws.paginate")
@@ -19,10 +24,13 @@ local SAGEMAKER_FORMS = {
   ["sagemaker:variant:DesiredInstanceCount"] = "endpoint/<endpoint-name>/variant/<variant-name>",
 }
 
-local function tables(state)
-  state.targets = state.targets or {}
-  state.policies = state.policies or {}
-  return state.targets, state.policies
+local function tables(state, region)
+  local r = state[region]
+  if not r then
+    r = { targets = {}, policies = {} }
+    state[region] = r
+  end
+  return r.targets, r.policies
 end
 
 local function key_of(input)
@@ -45,8 +53,10 @@ local function sagemaker_name(s)
 end
 
 -- Checks that the dimension belongs to the namespace, and for SageMaker that
--- the resource id names an existing endpoint variant.
-local function check_resource(ctx, input)
+-- the resource id names an existing endpoint variant; a registration also
+-- needs the endpoint InService (AWS refuses one while it is Creating or
+-- Updating; the end of the message is AWS's, which clients match).
+local function check_resource(ctx, input, registering)
   local ns, dim, id = input.ServiceNamespace, input.ScalableDimension, input.ResourceId
   if dim:match("^([^:]+):") ~= ns then
     return validation(ctx, string.format("Unsupported service namespace, resource type or scalable "
@@ -63,10 +73,15 @@ local function check_resource(ctx, input)
       .. "expected %s", id, dim, form))
   end
   local sagemaker = ctx.module("sagemaker")
-  if sagemaker and sagemaker.variant_exists
-    and not sagemaker.variant_exists(ctx.state_of("sagemaker"), endpoint, variant, ctx.region) then
+  if not (sagemaker and sagemaker.variant_exists) then return true end
+  local exists, status = sagemaker.variant_exists(ctx.state_of("sagemaker"), endpoint, variant, ctx.region)
+  if not exists then
     return validation(ctx, string.format("Endpoint %s or variant %s does not exist: the scalable "
       .. "target %s cannot be registered", endpoint, variant, id))
+  end
+  if registering and status and status ~= "InService" then
+    return validation(ctx, string.format("Endpoint %s is in status %s. The status should be in "
+      .. "'InService' to register it as a scalable target", endpoint, status))
   end
   return true
 end
@@ -83,9 +98,9 @@ end
 local operations = {}
 
 function operations.RegisterScalableTarget(ctx, input)
-  local ok, err = check_resource(ctx, input)
+  local ok, err = check_resource(ctx, input, true)
   if not ok then return nil, err end
-  local targets = tables(ctx.state)
+  local targets = tables(ctx.state, ctx.region)
   local key = key_of(input)
   local t = targets[key]
   if not t and (input.MinCapacity == nil or input.MaxCapacity == nil) then
@@ -138,7 +153,7 @@ local function page_of(ctx, list, input, scope)
 end
 
 function operations.DescribeScalableTargets(ctx, input)
-  local targets = tables(ctx.state)
+  local targets = tables(ctx.state, ctx.region)
   local ids
   if input.ResourceIds and #input.ResourceIds > 0 then
     ids = {}
@@ -157,7 +172,7 @@ function operations.DescribeScalableTargets(ctx, input)
 end
 
 function operations.DeregisterScalableTarget(ctx, input)
-  local targets, policies = tables(ctx.state)
+  local targets, policies = tables(ctx.state, ctx.region)
   local key = key_of(input)
   if not targets[key] then
     return nil, ctx.error("ObjectNotFoundException",
@@ -185,7 +200,7 @@ end
 function operations.PutScalingPolicy(ctx, input)
   local ok, err = check_resource(ctx, input)
   if not ok then return nil, err end
-  local targets, policies = tables(ctx.state)
+  local targets, policies = tables(ctx.state, ctx.region)
   local key = key_of(input)
   if not targets[key] then
     return nil, ctx.error("ObjectNotFoundException", "No scalable target registered for "
@@ -237,7 +252,7 @@ function operations.PutScalingPolicy(ctx, input)
 end
 
 function operations.DescribeScalingPolicies(ctx, input)
-  local _, policies = tables(ctx.state)
+  local _, policies = tables(ctx.state, ctx.region)
   local names
   if input.PolicyNames and #input.PolicyNames > 0 then
     names = {}
@@ -257,7 +272,7 @@ function operations.DescribeScalingPolicies(ctx, input)
 end
 
 function operations.DeleteScalingPolicy(ctx, input)
-  local _, policies = tables(ctx.state)
+  local _, policies = tables(ctx.state, ctx.region)
   local pkey = key_of(input) .. "|" .. input.PolicyName
   if not policies[pkey] then
     return nil, ctx.error("ObjectNotFoundException", string.format("No scaling policy found for %s, "
@@ -268,4 +283,24 @@ function operations.DeleteScalingPolicy(ctx, input)
 end
 
 M.operations = operations
+
+-- Drops the SageMaker targets (and their policies) whose variant is gone.
+function M.advance(ctx)
+  local sagemaker = ctx.module("sagemaker")
+  if not (sagemaker and sagemaker.variant_exists) then return end
+  local sm_state = ctx.state_of("sagemaker")
+  for region, r in pairs(ctx.state) do
+    for key, t in pairs(r.targets) do
+      local endpoint, variant = t.ResourceId:match("^endpoint/([^/]+)/variant/([^/]+)$")
+      if t.ServiceNamespace == "sagemaker" and endpoint
+        and not sagemaker.variant_exists(sm_state, endpoint, variant, region) then
+        r.targets[key] = nil
+        for pkey in pairs(r.policies) do
+          if pkey:sub(1, #key + 1) == key .. "|" then r.policies[pkey] = nil end
+        end
+      end
+    end
+  end
+end
+
 return M

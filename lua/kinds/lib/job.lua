@@ -18,6 +18,10 @@
 --     status_from = function(desc, obj, name) return { ... } end,  -- the kind's own fields
 --     stopping = function(desc) end,              -- (optional) how desc reads once stopped
 --     after_describe = function(desc, obj, ctx, status, name) return status end,  -- (optional)
+--     mirror_only = function(obj) return false end,  -- (optional) true: the job was launched by
+--                                                 -- someone else (a tuning job); never create it
+--     after_finalize = function(obj, ctx, status) return true end,  -- (optional) once the job
+--       is over (status nil: it never existed); finalize's returns (true when done)
 --   }
 --
 -- The status is status_from's fields plus the SageMaker status, the name and
@@ -34,17 +38,24 @@ local M = {}
 
 M.TERMINAL = { Completed = true, Failed = true, Stopped = true }
 
+-- On a TrainingJob that mirrors a training job a tuning job launched: the
+-- tuning job's SageMaker name.
+M.TUNING_JOB_LABEL = "sagemaker.aws.amazon.com/tuning-job-name"
+
 M.IMMUTABLE = "the spec changed after the %s was created; a SageMaker %s cannot be changed, so "
   .. "the change is not applied (delete this object and apply it again to run a new one)"
 
 -- Whether err says the job does not exist (SageMaker answers ValidationException
--- "... does not exist" / "not found" for most jobs, ResourceNotFound for some).
+-- "Requested resource not found." for training jobs, "Could not find requested
+-- job with name ..." for processing and transform jobs, ResourceNotFound for
+-- tuning jobs).
 function M.not_found(err)
   if type(err) ~= "table" then return false end
   if err.code == "ResourceNotFound" then return true end
   local text = tostring(err.message)
   return err.code == "ValidationException"
-    and (text:find("not found", 1, true) ~= nil or text:find("does not exist", 1, true) ~= nil)
+    and (text:find("not found", 1, true) ~= nil or text:find("does not exist", 1, true) ~= nil
+      or text:find("Could not find requested job", 1, true) ~= nil)
 end
 
 -- `a; b`, leaving out what is missing.
@@ -75,11 +86,15 @@ function M.new(def)
   kind.job_name = job_name
 
   -- Whether the spec changed after the job was created: generation moved
-  -- past what the last status write saw, or an earlier sync said so.
+  -- past what the last status write saw, or an earlier sync said so. (A
+  -- delete moves the generation too, when it sets deletionTimestamp.)
   local function changed_after_create(obj)
     local st = obj.status or {}
     if not st[def.name_status] then return false end
-    if st.observedGeneration and obj.metadata.generation ~= st.observedGeneration then return true end
+    if st.observedGeneration and obj.metadata.generation ~= st.observedGeneration
+      and not obj.metadata.deletionTimestamp then
+      return true
+    end
     return tostring(st.additional or ""):find(immutable, 1, true) ~= nil
   end
 
@@ -95,7 +110,7 @@ function M.new(def)
     local sm = ctx.aws("sagemaker")
     local name = job_name(obj, ctx)
     local note = changed_after_create(obj)
-    if not (obj.status or {})[def.name_status] then
+    if not (obj.status or {})[def.name_status] and not (def.mirror_only and def.mirror_only(obj)) then
       local req = ctx.to_api("sagemaker", api.create, obj.spec)
       req[api.name] = name
       local _, err = sm:call(api.create, req)
@@ -122,12 +137,17 @@ function M.new(def)
     return status
   end
 
+  local function finished(obj, ctx, status)
+    if def.after_finalize then return def.after_finalize(obj, ctx, status) end
+    return true
+  end
+
   function kind.finalize(obj, ctx)
     local sm = ctx.aws("sagemaker")
     local name = job_name(obj, ctx)
     local desc, err = sm:call(api.describe, { [api.name] = name })
     if not desc then
-      if M.not_found(err) then return true end
+      if M.not_found(err) then return finished(obj, ctx, nil) end
       return nil, err
     end
     local state = desc[api.status]
@@ -138,7 +158,7 @@ function M.new(def)
       desc[api.status] = "Stopping"
       if def.stopping then def.stopping(desc) end
     elseif state ~= "Stopping" then
-      return true
+      return finished(obj, ctx, status_of(desc, obj, name, changed_after_create(obj)))
     end
     return false, status_of(desc, obj, name, changed_after_create(obj))
   end

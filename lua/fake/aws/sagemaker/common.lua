@@ -13,6 +13,8 @@
 -- |   a failure injected for the job hits  | training_fails_after   | 15 |
 -- |   (seconds into Training)              |                        |    |
 -- | training: Uploading                    | training_uploading     | 10 |
+-- | Debugger rule: evaluating after the    | debug_rule_evaluation  | 20 |
+-- |   training job ended                   |                        |    |
 -- | any job: Stopping -> Stopped           | stopping               |  5 |
 -- | tuning: first training jobs launched   | tuning_launch          |  5 |
 -- | transform: InProgress (start-up part)  | transform_startup      | 10 |
@@ -43,6 +45,7 @@ M.durations = {
   training_training = 30,
   training_fails_after = 15,
   training_uploading = 10,
+  debug_rule_evaluation = 20,
   stopping = 5,
   tuning_launch = 5,
   transform_startup = 10,

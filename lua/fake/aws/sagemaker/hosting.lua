@@ -272,7 +272,8 @@ end
 
 -- For Application Auto Scaling's check of a scalable target: does the
 -- endpoint (in `region`, or any region when nil) exist, not failed or
--- going away, with that variant deployed or being deployed?
+-- going away, with that variant deployed or being deployed? When it does,
+-- the endpoint's status comes second (AAS registers InService ones only).
 function M.variant_exists(state, endpoint_name, variant_name, region)
   for r, stores in pairs(state) do
     local endpoints = (region == nil or r == region) and stores[ENDPOINTS]
@@ -280,7 +281,7 @@ function M.variant_exists(state, endpoint_name, variant_name, region)
     if e and e.status ~= "Failed" and e.status ~= "Deleting" then
       for _, list in ipairs({ e.variants or {}, e.pending and e.pending.variants or {} }) do
         for _, v in ipairs(list) do
-          if v.VariantName == variant_name then return true end
+          if v.VariantName == variant_name then return true, e.status end
         end
       end
     end

@@ -9,6 +9,15 @@
 --   StopTrainingJob while InProgress: Stopping -> Stopped
 --   StoppingCondition.MaxRuntimeInSeconds, counted from TrainingStartTime
 --     (the start of Downloading): Stopped / MaxRuntimeExceeded
+--
+-- Debugger rules (DebugRuleConfigurations) each run as a processing job of
+-- their own beside the training job, as in SageMaker, and show in
+-- DebugRuleEvaluationStatuses: InProgress from the create (with the rule
+-- job's ARN once the training job started), then, `debug_rule_evaluation`
+-- s after the training job ended, NoIssuesFound, or IssuesFound when a
+-- failure is injected for "<job name>/<RuleConfigurationName>" (its reason
+-- is the StatusDetails). StopTrainingJob stops the rules with the job:
+-- Stopping, then Stopped. The rule jobs are not listed as processing jobs.
 local common = require("fake.aws.sagemaker.common")
 local json = require("smop.json")
 
@@ -102,6 +111,58 @@ local function emit_logs(ctx, r, upto)
   end
 end
 
+-- ---- Debugger rules ----
+
+local function transition_start(r, status)
+  for _, t in ipairs(r.transitions) do
+    if t.Status == status then return t.StartTime end
+  end
+  return nil
+end
+
+-- The rule's processing job: SageMaker names it after a prefix of the
+-- training job, the rule (lower case) and a random suffix.
+local function rule_job_arn(ctx, r, rule)
+  local rule_part = rule.RuleConfigurationName:lower():gsub("[^%w]", "-"):sub(1, 27)
+  return ctx.arn("processing-job", string.format("%s-%s-%s", r.name:sub(1, 25), rule_part,
+    common.hex8(r.arn .. "/" .. rule.RuleConfigurationName)))
+end
+
+local function set_rule(rule, status, at, details)
+  rule.RuleEvaluationStatus = status
+  rule.LastModifiedTime = at
+  rule.StatusDetails = details
+end
+
+-- Applies every rule transition due by ctx.now(); r is already refreshed.
+local function refresh_rules(ctx, r)
+  if not r.rules then return end
+  local now = ctx.now()
+  for _, rule in ipairs(r.rules) do
+    local state = rule.RuleEvaluationStatus
+    if state == "InProgress" and not rule.RuleEvaluationJobArn and r.training_start then
+      rule.RuleEvaluationJobArn = rule_job_arn(ctx, r, rule)
+      rule.LastModifiedTime = r.training_start
+    end
+    if r.secondary == "Stopping" or r.secondary == "Stopped" then
+      if state == "InProgress" then set_rule(rule, "Stopping", transition_start(r, "Stopping")) end
+      if r.secondary == "Stopped" and rule.RuleEvaluationStatus == "Stopping" then
+        set_rule(rule, "Stopped", r.training_end)
+      end
+    elseif TERMINAL[r.status] and state == "InProgress" then
+      local done_at = r.training_end + D.debug_rule_evaluation
+      if done_at <= now then
+        local issues = ctx.failure_for(r.name .. "/" .. rule.RuleConfigurationName)
+        if issues then
+          set_rule(rule, "IssuesFound", done_at, common.reason(issues))
+        else
+          set_rule(rule, "NoIssuesFound", done_at)
+        end
+      end
+    end
+  end
+end
+
 -- ---- lifecycle ----
 
 -- Moves r to a new secondary status at instant `at`.
@@ -179,6 +240,7 @@ function M.refresh(ctx, r)
   local now = ctx.now()
   if TERMINAL[r.status] and r.refreshed >= r.modified then
     r.refreshed = math.max(r.refreshed, now)
+    refresh_rules(ctx, r)
     return r
   end
   local reason = r.status == "InProgress" and injected_failure(ctx, r) or nil
@@ -200,6 +262,7 @@ function M.refresh(ctx, r)
   end
   emit_logs(ctx, r, now)
   r.refreshed = math.max(r.refreshed, now)
+  refresh_rules(ctx, r)
   if TERMINAL[r.status] then common.set_active(ctx, KIND, r.name, false) end
   return r
 end
@@ -224,6 +287,14 @@ function M.new_record(ctx, input, at, tuning)
     tuning = tuning,
   }
   r.input.Tags = nil
+  local rules = r.input.DebugRuleConfigurations
+  if type(rules) == "table" and #rules > 0 then
+    r.rules = json.array({})
+    for i, rule in ipairs(rules) do
+      r.rules[i] = { RuleConfigurationName = rule.RuleConfigurationName,
+        RuleEvaluationStatus = "InProgress", LastModifiedTime = at }
+    end
+  end
   local first = PHASES[1]
   common.push(r.transitions, { Status = first.status, StartTime = at, StatusMessage = first.message })
   emit_logs(ctx, r, at)
@@ -290,6 +361,7 @@ local function describe(r)
     LastModifiedTime = r.modified,
     SecondaryStatusTransitions = r.transitions,
     FinalMetricDataList = r.metrics,
+    DebugRuleEvaluationStatuses = r.rules,
   }
   for _, name in ipairs(ECHOED) do out[name] = r.input[name] end
   for _, name in ipairs(OPTIONAL_FLAGS) do out[name] = r.input[name] == true end
