@@ -32,6 +32,8 @@ local NEEDED = {
   { where = "lease", group = "coordination.k8s.io", resource = "leases",
     verbs = { "get", "create", "update" },
     why = "operator/leader.lua: get, create when missing, update to renew, take over and release" },
+  { where = "lease", group = "", resource = "configmaps", verbs = { "list", "watch" },
+    why = "operator/scriptwatch.lua: the informer on the script set's ConfigMap" },
 }
 -- Granted for owners to come (the reason is in deploy/cluster/cluster-role.yaml).
 local ALSO_GRANTED = {

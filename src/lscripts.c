@@ -6,8 +6,14 @@
  *     -> { origin = "builtin" | "dir", sha256 = "<64 hex>", bytes = n,
  *          chunk = "@kinds/trainingjob.lua" }   or nil when there is no such script
  *
- * Sources stay private: a digest says whether two versions differ without
- * handing one script another's text.
+ *   scripts.load("kinds.trainingjob", env)
+ *     -> the module's chunk compiled with env as its _ENV (a function to call
+ *        with the module name), or nil when there is no such script
+ *
+ * A ConfigMap script set (operator.scriptset) loads the built-in kind
+ * modules afresh with load, so they see the set's own require. Sources
+ * stay private: a digest and a compiled chunk say what a script is and
+ * does without handing one script another's text.
  */
 #include <lauxlib.h>
 #include <openssl/sha.h>
@@ -49,10 +55,30 @@ static int l_info(lua_State *L)
     return 1;
 }
 
+static int l_load(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const scripts_set *set = lsandbox_scripts(L);
+    const scripts_entry *e = set ? scripts_find(set, name) : NULL;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!e) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (luaL_loadbufferx(L, e->source, e->len, e->chunk, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushvalue(L, 2);
+    if (!lua_setupvalue(L, -2, 1))
+        lua_pop(L, 1);
+    return 1;
+}
+
 int luaopen_smop_scripts(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         {"info", l_info},
+        {"load", l_load},
         {NULL, NULL},
     };
 

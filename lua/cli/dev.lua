@@ -93,7 +93,7 @@ function M.run(sys, args)
   end
   local sb, err = dev.start({ crds = docs, kube_port = opts.kube_port, aws_port = opts.aws_port,
     aws_speed = speed, poll_interval = opts.poll_interval, probe_port = opts.probe_port or 0,
-    leader_elect = true })
+    leader_elect = true, scripts_configmap = { namespace = dev.NAMESPACE, name = "smop-scripts" } })
   if not sb then
     sys.stderr("smop dev: " .. tostring(err) .. "\n")
     return 1

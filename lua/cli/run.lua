@@ -31,7 +31,7 @@ M.USAGE = table.concat({
   "  [--aws-endpoint-url URL] [--shutdown-timeout SECONDS] [--log-level debug|info|warn|error]",
   "  [--shard I/N] [--leader-elect] [--leader-elect-namespace NS] [--leader-elect-id NAME]",
   "  [--leader-elect-lease-duration SECONDS] [--leader-elect-renew-deadline SECONDS]",
-  "  [--leader-elect-retry-period SECONDS]",
+  "  [--leader-elect-retry-period SECONDS] [--scripts-configmap [NS/]NAME|off]",
 }, "\n")
 
 
@@ -58,7 +58,10 @@ local FLAGS = {
   ["--leader-elect-lease-duration"] = { "lease_duration", "number" },
   ["--leader-elect-renew-deadline"] = { "renew_deadline", "number" },
   ["--leader-elect-retry-period"] = { "retry_period", "number" },
+  ["--scripts-configmap"] = { "scripts_configmap" },
 }
+
+M.SCRIPTS_CONFIGMAP = "smop-scripts"
 
 -- "HOST:PORT" (or ":PORT", "PORT") -> host, port; "off" -> false.
 function M.parse_addr(s)
@@ -95,6 +98,15 @@ local function election(opts, cfg, sys, shard_info)
     lease_duration = opts.lease_duration, renew_deadline = opts.renew_deadline,
     retry_period = opts.retry_period,
   }
+end
+
+-- The ConfigMap of the live script set: [NS/]NAME (default NS: the
+-- operator's own namespace), or nil for "off".
+local function scripts_configmap(opts, cfg, sys)
+  local v = opts.scripts_configmap or M.SCRIPTS_CONFIGMAP
+  if v == "off" then return nil end
+  local ns, name = v:match("^([^/]+)/([^/]+)$")
+  return { namespace = ns or sys.getenv("POD_NAMESPACE") or cfg.namespace or "default", name = name or v }
 end
 
 local function check(opts)
@@ -150,6 +162,7 @@ function M.run(sys, args)
     listen = host and { host = host, port = port } or nil,
     owns = owns,
     leader_election = election(opts, cfg, sys, shard_info),
+    scripts_configmap = scripts_configmap(opts, cfg, sys),
     on_lost = function(why)
       lost = why
       ended:notify_all()
@@ -162,7 +175,8 @@ function M.run(sys, args)
   end
   log.info("operator started", { kubernetes = cfg.source, server = cfg.server,
     namespace = opts.namespace or "(all)", probes = op.url, shard = opts.shard,
-    leader_lease = op.elector and (op.elector.namespace .. "/" .. op.elector.name) or nil })
+    leader_lease = op.elector and (op.elector.namespace .. "/" .. op.elector.name) or nil,
+    scripts_configmap = op.scripts and op.scripts.where or "off" })
   local signal
   task.spawn(function()
     signal = sys.wait_signal()

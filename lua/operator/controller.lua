@@ -166,16 +166,18 @@ function Controller:sync_one(obj)
   local meta = obj.metadata
   local started = task.now()
   local res = { written = {} }
-  local h = task.spawn(driver.sync, self.env, obj, res)
+  -- one script set for the whole sync, even if a new one arrives meanwhile
+  local env = self.env
+  local h = task.spawn(driver.sync, env, obj, res)
   local ok, err = task.wait(h)
   local result = "success"
   if not ok then
     result = "script_error"
-    res = driver.script_failed(self.env, obj, err, res)
+    res = driver.script_failed(env, obj, err, res)
   elseif res.backoff or res.error then
     result = "error"
   end
-  local m = self.env.metrics
+  local m = env.metrics
   if m then
     local kind = { kind = self.kind.kind }
     m:inc("smop_reconcile_total", { kind = self.kind.kind, result = result })
@@ -217,6 +219,15 @@ function Controller:work()
   end
   self.workers = self.workers - 1
   self.idle:notify_all()
+end
+
+-- Runs kind (a script set's version of this controller's kind, with the
+-- version its statuses record) from the next sync on.
+function Controller:set_kind(kind, version)
+  local env = {}
+  for k, v in pairs(self.env) do env[k] = v end
+  env.kind, env.script_version = kind, version
+  self.env, self.kind = env, kind
 end
 
 function Controller:synced()

@@ -6,7 +6,8 @@
 --   local sb = assert(dev.start{ crds = { decoded CRD documents... },
 --     kube_port = 0, aws_port = 0, aws_speed = 1, poll_interval = 2,
 --     probe_port = nil (no probe server) | 0, token = nil (random),
---     leader_elect = false })   -- true: hold the Lease in NAMESPACE, as `smop run --leader-elect`
+--     leader_elect = false,     -- true: hold the Lease in NAMESPACE, as `smop run --leader-elect`
+--     scripts_configmap = nil | { namespace =, name = } })   -- a live script set
 --   sb.kube_url, sb.aws_url, sb.ca_pem, sb.token, sb.kube_app, sb.aws_app,
 --   sb.client (a kube.client for the fake), sb.op (the operator), sb.kubeconfig() (a table)
 --   sb:restart_kube()   (specs: the API server drops everything and comes back)
@@ -112,6 +113,7 @@ function M.start(opts)
     listen = opts.probe_port and { host = "127.0.0.1", port = opts.probe_port } or nil,
     script_version = opts.script_version,
     instance = M.NAMESPACE .. "/smop-dev",
+    scripts_configmap = opts.scripts_configmap,
     leader_election = opts.leader_elect and { kube = sb.client, namespace = M.NAMESPACE,
       name = leader.LEASE_NAME, identity = "smop-dev_" .. encoding.uuid() } or nil,
   })

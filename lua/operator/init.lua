@@ -17,6 +17,7 @@
 --     owns = function("ns/name") -> bool | nil,           -- --shard (operator.shard)
 --     leader_election = nil | { kube =, namespace =, name =, identity =, ... (operator.leader) },
 --     on_lost = function(why),            -- leadership lost: the caller should exit
+--     scripts_configmap = nil | { namespace =, name = },  -- a live script set (operator.scriptwatch)
 --     script_version = nil,               -- default: per kind, M.script_version(module)
 --     instance = "hostname" })
 --   op:ready()   op:state()   op.url (probe server)   op:stop(deadline_seconds)
@@ -38,6 +39,7 @@ local leader = require("operator.leader")
 local log = require("smop.log")
 local metrics = require("operator.metrics")
 local scripts = require("smop.scripts")
+local scriptwatch = require("operator.scriptwatch")
 local server = require("smop.server")
 local task = require("smop.task")
 
@@ -93,6 +95,7 @@ function M.start(opts)
     poll_interval = opts.poll_interval or 30,
     error_interval = opts.error_interval or 300, status_refresh = opts.status_refresh or 600,
   }
+  local builtin, builtin_versions, by_name = {}, {}, {}
   for _, name in ipairs(opts.kinds or M.KINDS) do
     local kind = type(name) == "table" and name or require("kinds." .. name)
     local env = {}
@@ -100,6 +103,9 @@ function M.start(opts)
     env.kind = kind
     env.script_version = opts.script_version
       or (type(name) == "table" and "inline" or M.script_version("kinds." .. name))
+    if type(name) == "string" then
+      builtin[name], builtin_versions[name] = kind, env.script_version
+    end
     local ctl = controller.new({
       kind = kind, env = env, namespace = opts.namespace, max_concurrent = opts.max_concurrent,
       queue = opts.queue, owns = opts.owns,
@@ -114,7 +120,22 @@ function M.start(opts)
       return nil, string.format("%s: %s", kind.plural, tostring(err))
     end
     self.controllers[#self.controllers + 1] = ctl
+    if type(name) == "string" then by_name[name] = ctl end
     log.info("watching", { kind = kind.kind, path = ctl.path })
+  end
+  if opts.scripts_configmap then
+    local cm = opts.scripts_configmap
+    local w, werr = scriptwatch.start({ kube = opts.kube, namespace = cm.namespace, name = cm.name,
+      builtin = builtin, builtin_versions = builtin_versions, events = self.events,
+      metrics = self.metrics,
+      apply = function(set)
+        for name, ctl in pairs(by_name) do ctl:set_kind(set.kinds[name], set.versions[name]) end
+      end })
+    if not w then
+      self:stop(1)
+      return nil, "script ConfigMap " .. cm.namespace .. "/" .. cm.name .. ": " .. tostring(werr)
+    end
+    self.scripts = w
   end
   if opts.listen then
     local srv, err = server.listen({ host = opts.listen.host, port = opts.listen.port,
@@ -243,6 +264,7 @@ end
 function Operator:stop(deadline)
   self.stopping = true
   if self.wake then self.wake:notify_all() end
+  if self.scripts then self.scripts:stop() end
   for _, ctl in ipairs(self.controllers) do ctl:shutdown() end
   local limit = task.now() + (deadline or 10)
   for _, ctl in ipairs(self.controllers) do ctl:wait(limit) end
