@@ -296,6 +296,35 @@ static int is_fake_server(const struct options *o)
                            strcmp(o->argv[0], "dev") == 0);
 }
 
+/* Called as kubectl-smlogs (kubectl runs plugins as kubectl-<name>): the
+ * same binary by another name. */
+static int is_kubectl_plugin(const char *argv0)
+{
+    const char *base = strrchr(argv0, '/');
+
+    return strcmp(base ? base + 1 : argv0, "kubectl-smlogs") == 0;
+}
+
+/* The plugin's arguments are `smop logs ARGS`: kubectl passes the user's
+ * flags as they are, so no global options are parsed. Returns -1 to go on,
+ * else an exit code, as parse_options. The array is static: main's argv
+ * lives as long. */
+static int plugin_options(int argc, char **argv, struct options *o)
+{
+    static char logs[] = "logs";
+    static char *args[256];
+    int i;
+
+    if (argc >= (int)(sizeof args / sizeof args[0]))
+        return usage_error("kubectl-smlogs: too many arguments (%d)", argc - 1);
+    args[0] = logs;
+    for (i = 1; i < argc; i++)
+        args[i] = argv[i];
+    o->argc = argc;
+    o->argv = args;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -305,7 +334,10 @@ int main(int argc, char **argv)
     lvm *vm = NULL;
     int code;
 
-    code = parse_options(argc, argv, &o);
+    if (is_kubectl_plugin(argv[0]))
+        code = plugin_options(argc, argv, &o);
+    else
+        code = parse_options(argc, argv, &o);
     if (code >= 0)
         return code;
     code = 1;

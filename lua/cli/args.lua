@@ -25,23 +25,29 @@ function M.value(f, flag, inline, following)
 end
 
 -- flags: flag -> f (as above). Parses args; returns opts or nil, message.
-function M.parse(args, flags)
-  local opts = {}
+-- With positional, arguments that are not flags are collected into
+-- opts.positional instead of refused.
+function M.parse(args, flags, positional)
+  local opts = { positional = positional and {} or nil }
   local i = 1
   while i <= #args do
     local a = args[i]
-    local flag, inline = a:match("^(%-%-[%w%-]+)=(.*)$")
+    local flag, inline = a:match("^(%-%-?[%w%-]+)=(.*)$")
     flag = flag or a
+    local f = flags[flag]
     if flag == "--help" or flag == "-h" then
       opts.help = true
       i = i + 1
-    else
-      local f = flags[flag]
-      if not f then return nil, "unknown argument " .. a end
+    elseif f then
       local v, err = M.value(f, flag, inline, args[i + 1])
       if err then return nil, err end
       opts[f[1]] = v
       i = i + ((inline or f[2] == "flag") and 1 or 2)
+    elseif positional and (a:sub(1, 1) ~= "-" or a == "-") then
+      opts.positional[#opts.positional + 1] = a
+      i = i + 1
+    else
+      return nil, (positional and "unknown option " or "unknown argument ") .. a
     end
   end
   return opts

@@ -17,6 +17,8 @@ M.commands = {
     usage = "smop fake-kube [--listen 127.0.0.1:PORT] [--crds DIR] [--kubeconfig-out FILE]" },
   { name = "run", summary = "Run the operator against a Kubernetes API server",
     usage = "smop run [--kubeconfig F] [--namespace NS] [--max-concurrent N] [--metrics-addr HOST:PORT]..." },
+  { name = "logs", summary = "Print a job's CloudWatch logs, all streams in time order (kubectl smlogs)",
+    usage = "smop logs KIND NAME [-n NS] [-f] [--since 10m] [--tail N] [--hide-log-stream-name]" },
   { name = "dev", summary = "Fake Kubernetes + fake AWS + the operator, for kubectl on a laptop",
     usage = "smop dev [--crds DIR] [--kubeconfig-out FILE] [--aws-speed X] [--poll-interval S]" },
   { name = "version", summary = "Print the version", usage = "smop version" },

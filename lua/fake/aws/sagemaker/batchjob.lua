@@ -17,12 +17,17 @@ local TERMINAL = { Completed = true, Failed = true, Stopped = true }
 
 -- spec: kind (store name), resource (ARN resource type), noun ("transform
 -- job"), duration and startup (keys of common.durations), log_group,
--- stream(record) -> stream name, lines(record) -> {started=, completed=}.
+-- instances(input) -> the job's instance count, stream(record, i) -> the
+-- stream of instance i, lines(record) -> {started=, completed=}.
 function M.new(spec)
   local family = {}
 
+  -- Every instance of the job writes the line to its own stream, as in
+  -- SageMaker. The names follow from the record, so nothing is stored.
   local function log(ctx, r, text, at)
-    ctx.log(spec.log_group, r.stream, text, at)
+    for i = 1, spec.instances(r.input) do
+      ctx.log(spec.log_group, spec.stream(r, i), text, at)
+    end
   end
 
   local function finish(ctx, r, at, status)
@@ -55,7 +60,6 @@ function M.new(spec)
       status = "InProgress",
     }
     r.input.Tags = nil
-    r.stream = spec.stream(r)
     common.store(ctx, spec.kind)[common.key(name)] = r
     common.set_active(ctx, spec.kind, name, true)
     common.add_tags(ctx, r.arn, input.Tags)

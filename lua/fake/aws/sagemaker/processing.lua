@@ -1,6 +1,6 @@
 -- SageMaker processing jobs: CreateProcessingJob, DescribeProcessingJob,
 -- StopProcessingJob, ListProcessingJobs. Lifecycle in batchjob.lua; logs in
--- /aws/sagemaker/ProcessingJobs, stream <job>/algo-1-<epoch>.
+-- /aws/sagemaker/ProcessingJobs, one stream per instance: <job>/algo-<i>-<epoch>.
 local batchjob = require("fake.aws.sagemaker.batchjob")
 local common = require("fake.aws.sagemaker.common")
 local json = require("smop.json")
@@ -14,8 +14,9 @@ local jobs = batchjob.new({
   duration = "processing",
   startup = "processing_startup",
   log_group = "/aws/sagemaker/ProcessingJobs",
-  stream = function(r)
-    return r.name .. "/algo-1-" .. math.floor(r.created)
+  instances = function(input) return input.ProcessingResources.ClusterConfig.InstanceCount end,
+  stream = function(r, i)
+    return r.name .. "/algo-" .. i .. "-" .. math.floor(r.created)
   end,
   lines = function(r)
     return {

@@ -1,6 +1,6 @@
 -- SageMaker batch transform jobs: CreateTransformJob, DescribeTransformJob,
 -- StopTransformJob, ListTransformJobs. Lifecycle in batchjob.lua; logs in
--- /aws/sagemaker/TransformJobs, stream <job>/<instance id>-<epoch>.
+-- /aws/sagemaker/TransformJobs, one stream per instance: <job>/<instance id>-<epoch>.
 local batchjob = require("fake.aws.sagemaker.batchjob")
 local common = require("fake.aws.sagemaker.common")
 local json = require("smop.json")
@@ -14,8 +14,9 @@ local jobs = batchjob.new({
   duration = "transform",
   startup = "transform_startup",
   log_group = "/aws/sagemaker/TransformJobs",
-  stream = function(r)
-    return r.name .. "/i-" .. common.hex64(r.arn):sub(1, 17) .. "-" .. math.floor(r.created)
+  instances = function(input) return input.TransformResources.InstanceCount end,
+  stream = function(r, i)
+    return r.name .. "/i-" .. common.hex64(r.arn .. "/" .. i):sub(1, 17) .. "-" .. math.floor(r.created)
   end,
   lines = function(r)
     local source = r.input.TransformInput.DataSource.S3DataSource
