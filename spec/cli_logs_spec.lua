@@ -130,9 +130,9 @@ describe("smop logs", function()
       d.wait("Completed", function()
         return field("trainingjob", "xgboost-mnist", ".status.trainingJobStatus") == "Completed"
       end)
-      -- The fake runs a training job on one instance; a second host's stream
-      -- (what SageMaker writes for InstanceCount 2) is added by hand: one
-      -- line two hours back, then one a millisecond after each of the job's.
+      -- The example runs on one instance; a second host's stream, with lines
+      -- of its own, is added by hand: one line two hours back, then one a
+      -- millisecond after each of the job's, so the merge order is exact.
       local own = events_of("/aws/sagemaker/TrainingJobs", job)
       assert.is_true(#own >= 10, #own)
       second = job .. "/algo-2-" .. math.floor(own[1].ts / 1000)

@@ -455,6 +455,28 @@ describe("fake SageMaker", function()
       assert.matches("Uploading generated training model to s3://bucket/output/" .. JOB, texts, 1, true)
     end)
 
+    it("writes one log stream per instance, named as SageMaker names them", function()
+      local w = world()
+      local input = training_job(JOB)
+      input.ResourceConfig.InstanceCount = 3
+      w:ok("CreateTrainingJob", input)
+      w:at(3600):ok("DescribeTrainingJob", { TrainingJobName = JOB })
+      local per = {}
+      for _, l in ipairs(w:lines("/aws/sagemaker/TrainingJobs")) do
+        per[l.stream] = (per[l.stream] or 0) + 1
+      end
+      local n = 0
+      for k = 1, 3 do
+        local stream = JOB .. "/algo-" .. k .. "-" .. math.floor(T0)
+        assert.is_true((per[stream] or 0) > 0, stream)
+        assert.are.equal(per[JOB .. "/algo-1-" .. math.floor(T0)], per[stream])
+        n = n + 1
+      end
+      local streams = 0
+      for _ in pairs(per) do streams = streams + 1 end
+      assert.are.equal(n, streams)
+    end)
+
     it("logs only up to where a job failed", function()
       local w = world()
       w.failures[JOB] = "AlgorithmError: boom"

@@ -100,13 +100,29 @@ local function segment_lines(r)
   return { { 0, ending[3]:format(r.failure_reason or "") } }
 end
 
--- Writes the current segment's lines due by instant upto, once each.
+-- How many instances the job runs on (each writes its own log stream).
+local function instance_count(input)
+  local rc = type(input.ResourceConfig) == "table" and input.ResourceConfig or {}
+  local n = tonumber(rc.InstanceCount)
+  if not n and type(rc.InstanceGroups) == "table" then
+    n = 0
+    for _, g in ipairs(rc.InstanceGroups) do n = n + (tonumber(g.InstanceCount) or 0) end
+  end
+  return math.max(1, math.floor(n or 1))
+end
+
+-- Writes the current segment's lines due by instant upto, once each, to
+-- every instance's stream (<job>/algo-<i>-<epoch>, as SageMaker names them;
+-- r.stream is instance 1's).
 local function emit_logs(ctx, r, upto)
   local lines = segment_lines(r)
+  local n = instance_count(r.input)
   for i = r.log_next, #lines do
     local at = r.phase_start + lines[i][1]
     if at > upto then break end
-    ctx.log(M.LOG_GROUP, r.stream, lines[i][2], at)
+    for k = 1, n do
+      ctx.log(M.LOG_GROUP, (r.stream:gsub("/algo%-1%-", "/algo-" .. k .. "-", 1)), lines[i][2], at)
+    end
     r.log_next = i + 1
   end
 end
