@@ -188,3 +188,31 @@ describe("script sets in smop dev", function()
     assert.is_truthy(msg:find("io", 1, true), msg)
   end)
 end)
+
+describe("script sets at start", function()
+  local cluster = require("spec.support.cluster")
+  local fake_kube = require("spec.support.fake_kube")
+  if not fake_kube.kubectl_available() then
+    pending("needs " .. fake_kube.KUBECTL)
+    return
+  end
+
+  it("are read before the first sync: no object meets a script the ConfigMap replaced", function()
+    local c = cluster.start()
+    finally(function() c.stop() end)
+    -- the ConfigMap and a job are there before smop run starts
+    local text = fake_kube.slurp("examples/scripts/team-tags.yaml")
+      :gsub("namespace: sagemaker%-k8s%-operator%-system", "namespace: default")
+    local _, err, code = c.fk.kubectl({ "apply", "-f", "-" }, { stdin = text })
+    assert.are.equal(0, code, err)
+    _, err, code = c.apply_trainingjob("early")
+    assert.are.equal(0, code, err)
+    c.operator({ "--scripts-configmap", "smop-scripts" })
+    c.wait("early InProgress", function() return c.status("early") == "InProgress" end)
+    local creates = c.creates()
+    assert.are.equal(1, #creates)
+    local tags = {}
+    for _, t in ipairs(creates[1].params.Tags) do tags[t.Key] = t.Value end
+    assert.are.equal("default", tags.team)
+  end)
+end)

@@ -160,8 +160,22 @@ function M.start(opts)
   return self
 end
 
+M.SCRIPTS_WAIT = 10   -- seconds the first sync waits for the script ConfigMap
+
+-- Starts the syncs: once the script ConfigMap has been read, so that no
+-- object is synced by a built-in script a platform team replaced (a
+-- ConfigMap that cannot be read holds nothing up for long).
 function Operator:run()
-  for _, ctl in ipairs(self.controllers) do ctl:run() end
+  self.starter = task.spawn(function()
+    if self.scripts then
+      local limit = task.now() + M.SCRIPTS_WAIT
+      while not self.scripts:settled() and task.now() < limit and not self.stopping do
+        task.sleep(0.05)
+      end
+    end
+    if self.stopping then return end
+    for _, ctl in ipairs(self.controllers) do ctl:run() end
+  end)
 end
 
 -- Scrape-time metrics: queues and informers.

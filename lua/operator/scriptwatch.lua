@@ -6,6 +6,7 @@
 --     apply = function(set) end,          -- swap: set.kinds, set.versions
 --     events = recorder, metrics = registry }
 --   w:state() -> { digest =, source = "builtin" | "configmap ns/name@rv", error = }
+--   w:settled() -> true once the first look at the ConfigMap is over
 --   w:stop()
 --
 -- A set that fails its checks changes nothing: the running scripts go on,
@@ -56,6 +57,12 @@ local function build(files, builtin, versions)
 end
 
 function Watch:use(obj)
+  self.busy = true
+  self:load(obj)
+  self.busy = false
+end
+
+function Watch:load(obj)
   local files = {}
   for k, v in pairs(type(obj) == "table" and type(obj.data) == "table" and obj.data or {}) do
     files[k] = v
@@ -114,6 +121,13 @@ function Watch:check_errors()
     said = err
     self.wake:wait(5)
   end
+end
+
+-- Whether the first look at the ConfigMap is over: listed and applied, or
+-- the informer cannot list (then the built-in scripts run meanwhile).
+function Watch:settled()
+  local st = self.informer:state()
+  return (self.informer:synced() and not self.busy) or (st.attempts or 0) > 0
 end
 
 function Watch:state()
