@@ -61,7 +61,14 @@ end
 -- The environment the set's scripts run in, and its require.
 local function environment(modules)
   local cache, loading = {}, {}
-  local env = setmetatable({}, { __index = _ENV })
+  -- Every way back to the host's own environment (and its require, which
+  -- reaches every module) is closed: getmetatable(_ENV) (__metatable),
+  -- _G, and load's default environment all give this env instead.
+  local env = setmetatable({}, { __index = _ENV, __metatable = false })
+  env._G = env
+  function env.load(chunk, chunkname, mode, chunk_env)
+    return load(chunk, chunkname, mode, chunk_env or env)
+  end
   local function load_module(name)
     local fn
     local src = modules[name]
