@@ -53,6 +53,8 @@ describe("smop dev", function()
     assert.are.equal("ok\n", out)
     local scraped = fake_kube.run("curl -s " .. d.probes:gsub("/readyz$", "/metrics"))
     assert.is_truthy(scraped:find('smop_informer_synced{resource="trainingjobs"} 1', 1, true), scraped)
+    local lua_bytes = tonumber(scraped:match("\nsmop_lua_memory_bytes (%d+)\n"))
+    assert.is_true(lua_bytes ~= nil and lua_bytes > 1e6, scraped)
     local ns = d.kubectl({ "get", "namespace", "sagemaker-k8s-operator-system", "-o", "name" })
     assert.are.equal("namespace/sagemaker-k8s-operator-system\n", ns)
     -- the operator holds its Lease there, as an installed one with --leader-elect

@@ -189,6 +189,7 @@ function Operator:collect(emit)
     emit("smop_watch_relists_total", res, st.relists or 0)
     emit("smop_informer_synced", res, st.synced and 1 or 0)
   end
+  emit("smop_lua_memory_bytes", {}, math.floor(collectgarbage("count") * 1024))
   if self.elector then
     emit("smop_leader", { lease = self.elector.namespace .. "/" .. self.elector.name },
       self.elector:is_leader() and 1 or 0)

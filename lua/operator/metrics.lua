@@ -31,6 +31,7 @@ local FAMILIES = {
   smop_watch_restarts_total = { "counter", "Watch streams restarted, by resource." },
   smop_watch_relists_total = { "counter", "Full relists (410 Gone, start), by resource." },
   smop_informer_synced = { "gauge", "1 once the informer delivered its first full list, by resource." },
+  smop_lua_memory_bytes = { "gauge", "Memory the Lua VM holds (live data and garbage not yet collected)." },
   smop_script_reloads_total = { "counter", "Script sets from the ConfigMap, by result (loaded, rejected)." },
   smop_leader = { "gauge", "1 while this replica holds the leader Lease, by lease." },
 }
