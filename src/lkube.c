@@ -29,7 +29,10 @@
  * made up carries the stored object and final_state_unknown = true, and a
  * resync replays the store as SYNC events. metadata.managedFields is dropped
  * unless managed_fields = true: it is most of an object's size, and nothing
- * a controller reads.
+ * a controller reads. The store keeps each object as JSON text, decoded
+ * afresh by get, list and SYNC: decoded tables take several times the
+ * memory of the text (DESIGN: tens of thousands of objects in tens of MB),
+ * and every caller gets a copy of its own to change.
  *
  * A token function is called from next(), inside the consuming task, when
  * the engine asks (every token_refresh seconds and after a 401): that task
@@ -49,7 +52,7 @@
 #define INFORMER_MT "smop.kube.informer"
 
 /* uservalues of the informer userdata */
-enum { UV_STORE = 1, UV_DECODE, UV_TOKEN, UV_SYNC, UV_COUNT = UV_SYNC };
+enum { UV_STORE = 1, UV_DECODE, UV_ENCODE, UV_TOKEN, UV_SYNC, UV_COUNT = UV_SYNC };
 
 struct linf {
     kube_informer *inf;     /* NULL once closed */
@@ -171,6 +174,8 @@ static int l_informer(lua_State *L)
     lua_setiuservalue(L, ud, UV_STORE);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_setiuservalue(L, ud, UV_DECODE);
+    lua_pushvalue(L, lua_upvalueindex(2));
+    lua_setiuservalue(L, ud, UV_ENCODE);
     lua_getfield(L, 1, "managed_fields");
     li->keep_managed = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -243,6 +248,17 @@ static void push_event(lua_State *L, const char *type, const char *key, size_t k
     lua_setfield(L, -2, "object");
 }
 
+/* Replaces the stored JSON text at idx with its decoded object (a stored
+ * object was an object once, so it decodes again). */
+static void decode_stored(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_getiuservalue(L, 1, UV_DECODE);
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    lua_replace(L, idx);
+}
+
 /* The next SYNC of a resync snapshot, if one is in progress (1 pushed). */
 static int next_sync(lua_State *L, struct linf *li)
 {
@@ -259,7 +275,8 @@ static int next_sync(lua_State *L, struct linf *li)
         size_t key_len;
         const char *key = lua_tolstring(L, -1, &key_len);
 
-        if (lua_rawget(L, store) == LUA_TTABLE) {   /* deleted since: skipped */
+        if (lua_rawget(L, store) == LUA_TSTRING) {  /* deleted since: skipped */
+            decode_stored(L, -1);
             push_event(L, "SYNC", key, key_len, lua_gettop(L));
             return 1;
         }
@@ -323,14 +340,20 @@ static void take_event(lua_State *L, struct linf *li, const kube_event *ev)
     if (ev->type == KUBE_DELETED) {
         if (ev->synthetic) {
             lua_pushvalue(L, -1);
-            if (lua_rawget(L, store) == LUA_TTABLE)
+            if (lua_rawget(L, store) == LUA_TSTRING) {
+                decode_stored(L, -1);
                 lua_replace(L, object);    /* the last state we saw */
-            else
+            } else {
                 lua_pop(L, 1);
+            }
         }
         lua_pushnil(L);
+    } else if (li->keep_managed) {
+        lua_pushlstring(L, ev->object, ev->object_len);
     } else {
+        lua_getiuservalue(L, 1, UV_ENCODE);   /* the text without managedFields */
         lua_pushvalue(L, object);
+        lua_call(L, 1, 1);
     }
     lua_rawset(L, store);
     push_event(L, names[ev->type], ev->key, ev->key_len, object);
@@ -439,7 +462,8 @@ static int inf_get(lua_State *L)
     luaL_checkstring(L, 2);
     lua_getiuservalue(L, 1, UV_STORE);
     lua_pushvalue(L, 2);
-    lua_rawget(L, -2);
+    if (lua_rawget(L, -2) == LUA_TSTRING)
+        decode_stored(L, -1);
     return 1;
 }
 
@@ -452,8 +476,10 @@ static int inf_list(lua_State *L)
     lua_getiuservalue(L, 1, UV_STORE);
     lua_newtable(L);
     lua_pushnil(L);
-    while (lua_next(L, 2))
+    while (lua_next(L, 2)) {
+        decode_stored(L, -1);
         lua_rawseti(L, 3, ++n);
+    }
     return 1;
 }
 
@@ -513,10 +539,11 @@ int luaopen_smop_kube(lua_State *L)
     }
     lua_pop(L, 1);
     lua_createtable(L, 0, 1);
-    luaopen_smop_json(L);           /* the decoder next() uses */
+    luaopen_smop_json(L);           /* the codec of events and the store */
     lua_getfield(L, -1, "decode");
-    lua_remove(L, -2);
-    lua_pushcclosure(L, l_informer, 1);
+    lua_getfield(L, -2, "encode");
+    lua_remove(L, -3);
+    lua_pushcclosure(L, l_informer, 2);
     lua_setfield(L, -2, "informer");
     return 1;
 }

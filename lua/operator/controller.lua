@@ -59,7 +59,7 @@ function M.new(opts)
 end
 
 -- A deep copy that keeps the JSON array marks: kind scripts get objects
--- they may change without touching the informer's store.
+-- they may change without touching our memory of our own writes.
 local function clone(v)
   if type(v) ~= "table" then return v end
   local out = {}
@@ -129,13 +129,13 @@ end
 
 -- The object to sync for key: the store's, or our newer write of it.
 function Controller:current(key)
-  local obj = self.informer:get(key)
+  local obj = self.informer:get(key)   -- decoded afresh: a copy of its own
   if not obj then return nil end
   local fresh = self.fresh[key]
   if fresh and fresh.own[rv_of(obj)] ~= nil and rv_of(obj) ~= rv_of(fresh.object) then
-    obj = fresh.object
+    return clone(fresh.object)
   end
-  return clone(obj)
+  return obj
 end
 
 function Controller:remember(key, before, res)
