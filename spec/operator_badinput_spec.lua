@@ -7,7 +7,6 @@
 -- exit code 1 and one line naming the file and the field.
 local dev = require("spec.support.dev")
 local fake_kube = require("spec.support.fake_kube")
-local json = require("smop.json")
 local server = require("spec.support.server")
 local smop = require("spec.support.smop")
 
@@ -41,15 +40,8 @@ local function count(text, plain)
   end
 end
 
--- The fake-kube control endpoint's faults: POST body, GET, DELETE.
-local function faults(fk, method, body)
-  local data = body and (" -H 'Content-Type: application/json' -d " .. smop.quote(json.encode(body))) or ""
-  local out, err = fk.curl("/_smop/faults", "-X " .. method .. data, { no_token = true })
-  return assert(json.decode(out), err)
-end
-
 local function hits(fk)
-  local f = faults(fk, "GET").faults[1]
+  local f = fk.faults("GET").faults[1]
   return f and f.hits or 0
 end
 
@@ -94,7 +86,7 @@ describe("smop run given bad input", function()
   end)
 
   it("says which permission RBAC denies (403), stays unready, retries, and recovers", function()
-    faults(fk, "POST", { code = 403, count = 1000000, verbs = { "list", "watch" },
+    fk.faults("POST", { code = 403, count = 1000000, verbs = { "list", "watch" },
       resource = "trainingjobs", user = "system:serviceaccount:smop-system:smop" })
     local probes, line
     op, probes, line = start_unready(fk.kubeconfig, "403 Forbidden")
@@ -104,12 +96,12 @@ describe("smop run given bad input", function()
     local seen = hits(fk)
     wait_for("another list", function() return hits(fk) > seen end, 30, op)
     assert.is_true(op.alive())
-    faults(fk, "DELETE")
+    fk.faults("DELETE")
     assert_recovers(op, probes)
   end)
 
   it("says the credentials were refused (401), stays unready, retries, and recovers", function()
-    faults(fk, "POST", { code = 401, count = 1000000, verbs = { "list", "watch" },
+    fk.faults("POST", { code = 401, count = 1000000, verbs = { "list", "watch" },
       resource = "trainingjobs" })
     local probes, line
     op, probes, line = start_unready(fk.kubeconfig, "401 Unauthorized")
@@ -118,7 +110,7 @@ describe("smop run given bad input", function()
     local seen = hits(fk)
     wait_for("another list", function() return hits(fk) > seen end, 30, op)
     assert.is_true(op.alive())
-    faults(fk, "DELETE")
+    fk.faults("DELETE")
     assert_recovers(op, probes)
   end)
 

@@ -112,9 +112,7 @@ describe("smop run --leader-elect", function()
     local a = c.operator(ELECT, "POD_NAME=replica-a")
     a.wait_log("became leader")
     -- every write to leases fails from now on
-    local _, err, code = c.fk.curl("/_smop/faults", "-X POST -H 'Content-Type: application/json' -d "
-      .. "'{\"code\": 500, \"count\": 100000, \"resource\": \"leases\"}'")
-    assert.are.equal(0, code, err)
+    c.fk.faults("POST", { code = 500, count = 100000, resource = "leases" })
     a.wait_log("lost the leader lease", 100)
     for _ = 1, 100 do
       if not a.alive() then break end
@@ -126,16 +124,12 @@ describe("smop run --leader-elect", function()
   end)
 
   it("says so when RBAC denies the lease, and leads once allowed", function()
-    local fault = "-X POST -H 'Content-Type: application/json' -d "
-      .. "'{\"code\": 403, \"count\": 100000, \"resource\": \"leases\", \"verbs\": [\"get\", \"create\"]}'"
-    local _, err, code = c.fk.curl("/_smop/faults", fault)
-    assert.are.equal(0, code, err)
+    c.fk.faults("POST", { code = 403, count = 100000, resource = "leases", verbs = { "get", "create" } })
     local a = c.operator(ELECT, "POD_NAME=replica-a")
     local line = a.wait_log("[^\n]*waiting for the leader lease[^\n]*")
     assert.is_truthy(line:find("403", 1, true), line)
     assert.is_truthy(line:find("leases", 1, true), line)
-    _, err, code = c.fk.curl("/_smop/faults", "-X DELETE")
-    assert.are.equal(0, code, err)
+    c.fk.faults("DELETE")
     a.wait_log("became leader", 50)
   end)
 

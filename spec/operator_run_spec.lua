@@ -3,6 +3,7 @@
 -- a log line saying what to do, then recovery), and a SIGKILL right after
 -- a create whose answer was lost (the restarted operator finds the job
 -- instead of creating a second one).
+local cluster = require("spec.support.cluster")
 local dev = require("spec.support.dev")
 local fake_aws = require("spec.support.fake_aws")
 local fake_kube = require("spec.support.fake_kube")
@@ -13,12 +14,6 @@ local CRD = "crds"   -- all eight: the operator runs every kind
 local function curl_status(url)
   local out = fake_kube.run("curl -s -o /dev/null -w '%{http_code}' " .. smop.quote(url))
   return tonumber(out)
-end
-
-local function aws_env(url, dir)
-  return string.format("HOME=%s AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_ENDPOINT_URL=%s "
-    .. "AWS_EC2_METADATA_DISABLED=true", smop.quote(dir), fake_aws.KEY, smop.quote(fake_aws.SECRET),
-    smop.quote(url))
 end
 
 describe("smop run", function()
@@ -89,54 +84,36 @@ describe("smop run", function()
   end)
 
   it("creates no second job after a SIGKILL between create and status write", function()
-    local fk = fake_kube.start({ crds = { CRD } })
-    local fa = fake_aws.start({ "--speed", "0" })
-    local home = smop.tempdir()
-    local op
-    finally(function()
-      if op then op.kill("KILL") end
-      fa.stop()
-      fk.stop()
-      os.execute("rm -rf " .. smop.quote(home))
-    end)
-    local args = { "--kubeconfig", fk.kubeconfig, "--metrics-addr", "off", "--poll-interval", "0.2" }
+    local c = cluster.start()
+    finally(function() c.stop() end)
     -- the create is carried out, its answer lost, and every describe hangs:
     -- the status cannot learn of the job before the kill
-    fake_aws.curl(fa.url, "POST", "/_smop/faults",
+    fake_aws.curl(c.fa.url, "POST", "/_smop/faults",
       { kind = "drop", operation = "CreateTrainingJob", count = 1 })
-    fake_aws.curl(fa.url, "POST", "/_smop/faults", { kind = "latency", operation = "DescribeTrainingJob",
+    fake_aws.curl(c.fa.url, "POST", "/_smop/faults", { kind = "latency", operation = "DescribeTrainingJob",
       seconds = 60 })
-    op = dev.run_operator(args, aws_env(fa.url, home))
-    local _, err, code = fk.kubectl({ "apply", "-f", "examples/xgboost-mnist-trainingjob.yaml" })
+    local op = c.operator()
+    local _, err, code = c.fk.kubectl({ "apply", "-f", "examples/xgboost-mnist-trainingjob.yaml" })
     assert.are.equal(0, code, err)
-    local calls
-    for _ = 1, 300 do
-      calls = fake_aws.curl(fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
-      if #calls > 0 then break end
-      os.execute("sleep 0.05")
-    end
+    local calls = c.wait("the create call", function()
+      local list = fake_aws.curl(c.fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
+      return #list > 0 and list
+    end)
     assert.is_true(#calls > 0)
     op.kill("KILL")
-    local recorded = fk.kubectl({ "get", "trainingjob", "xgboost-mnist", "-o",
+    local recorded = c.fk.kubectl({ "get", "trainingjob", "xgboost-mnist", "-o",
       "jsonpath={.status.sageMakerTrainingJobName}" })
     assert.are.equal("", recorded)
-    fake_aws.curl(fa.url, "DELETE", "/_smop/faults")
+    fake_aws.curl(c.fa.url, "DELETE", "/_smop/faults")
 
-    op = dev.run_operator(args, aws_env(fa.url, home))
-    local status
-    for _ = 1, 300 do
-      status = fk.kubectl({ "get", "trainingjob", "xgboost-mnist", "-o",
-        "jsonpath={.status.trainingJobStatus}" })
-      if status == "InProgress" then break end
-      os.execute("sleep 0.1")
-    end
-    assert.are.equal("InProgress", status)
-    calls = fake_aws.curl(fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
+    c.operator()
+    c.wait("InProgress", function() return c.status("xgboost-mnist") == "InProgress" end)
+    calls = fake_aws.curl(c.fa.url, "GET", "/_smop/calls?operation=CreateTrainingJob").calls
     assert.is_true(calls[1].dropped)
     for i = 2, #calls do
       assert.are.equal("ResourceInUse", calls[i].error)
     end
-    local listed = fake_aws.aws(fa.url, { "--region", "us-west-2", "sagemaker", "list-training-jobs",
+    local listed = fake_aws.aws(c.fa.url, { "--region", "us-west-2", "sagemaker", "list-training-jobs",
       "--query", "length(TrainingJobSummaries)" })
     assert.are.equal("1\n", listed)
   end)

@@ -81,6 +81,16 @@ local function split(s)
   return out
 end
 
+-- Who this replica is (the pod's name in a cluster), and the namespace it
+-- runs in (where its Lease and script ConfigMap live).
+local function instance(sys)
+  return sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop"
+end
+
+local function own_namespace(cfg, sys)
+  return sys.getenv("POD_NAMESPACE") or cfg.namespace or "default"
+end
+
 -- The leader election options, or nil, message.
 local function election(opts, cfg, sys, shard_info)
   if not opts.leader_elect then return nil end
@@ -88,13 +98,12 @@ local function election(opts, cfg, sys, shard_info)
   if shard_info and not opts.lease_name then
     name = string.format("%s-shard-%d-of-%d", name, shard_info.index, shard_info.count)
   end
-  local host = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop"
   return {
     -- a short timeout: a renewal that hangs must not outlive the renew deadline
     kube = kube_client.new(cfg, { timeout = math.max(1, (opts.renew_deadline or 10) / 2) }),
-    namespace = opts.lease_namespace or sys.getenv("POD_NAMESPACE") or cfg.namespace or "default",
+    namespace = opts.lease_namespace or own_namespace(cfg, sys),
     name = name,
-    identity = host .. "_" .. encoding.uuid(),
+    identity = instance(sys) .. "_" .. encoding.uuid(),
     lease_duration = opts.lease_duration, renew_deadline = opts.renew_deadline,
     retry_period = opts.retry_period,
   }
@@ -106,7 +115,7 @@ local function scripts_configmap(opts, cfg, sys)
   local v = opts.scripts_configmap or M.SCRIPTS_CONFIGMAP
   if v == "off" then return nil end
   local ns, name = v:match("^([^/]+)/([^/]+)$")
-  return { namespace = ns or sys.getenv("POD_NAMESPACE") or cfg.namespace or "default", name = name or v }
+  return { namespace = ns or own_namespace(cfg, sys), name = name or v }
 end
 
 local function check(opts)
@@ -167,7 +176,7 @@ function M.run(sys, args)
       lost = why
       ended:notify_all()
     end,
-    instance = sys.getenv("POD_NAME") or sys.getenv("HOSTNAME") or "smop",
+    instance = instance(sys),
   })
   if not op then
     sys.stderr("smop run: " .. tostring(err) .. "\n")

@@ -9,7 +9,9 @@
 -- opts: crds (paths), token, kubeconfig_name ("kubeconfig"; ".json" for JSON).
 -- fk.url, fk.kubeconfig, fk.ca_file (the CA the kubeconfig trusts), fk.token,
 -- fk.dir (a private temp dir), fk.new_cache() (a fresh KUBECACHEDIR for the
--- next kubectl calls), fk.curl(args) (curl with the CA and the token).
+-- next kubectl calls), fk.curl(args) (curl with the CA and the token),
+-- fk.faults(method, rule) (the control endpoint's faults).
+local json = require("smop.json")
 local smop = require("spec.support.smop")
 
 local M = {}
@@ -113,6 +115,16 @@ function M.start(opts)
     local auth = copts.no_token and "" or ("-H " .. quote("Authorization: Bearer " .. fk.token))
     return run(string.format("curl -sS --max-time %d --cacert %s %s %s %s", copts.max_time or 20,
       quote(fk.ca_file), auth, extra or "", quote(url .. path)))
+  end
+
+  -- The control endpoint's faults (docs/fake-kube.md): "POST" with a rule,
+  -- "GET", "DELETE"; returns the decoded answer.
+  function fk.faults(method, body)
+    local data = body and (" -H 'Content-Type: application/json' -d " .. quote(json.encode(body))) or ""
+    local out, err = fk.curl("/_smop/faults", "-X " .. method .. data, { no_token = true })
+    local res = assert(json.decode(out), err)
+    assert(method ~= "POST" or res.fault, "fault refused: " .. out)
+    return res
   end
 
   -- Stops the fake (SIGTERM) and returns its exit code.
